@@ -49,7 +49,7 @@ def gradients(layer, query, value, **call_kwargs):
 
     Returns (weight_grads, query_grad) as NumPy arrays, on the TensorFlow or JAX backend.
     """
-    out_shape = np.asarray(layer(query, value, **call_kwargs)).shape
+    out_shape = tuple(layer(query, value, **call_kwargs).shape)
     target = np.random.default_rng(1).normal(size=out_shape).astype("float32")
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -58,7 +58,8 @@ def gradients(layer, query, value, **call_kwargs):
         q = tf.constant(query)
         with tf.GradientTape() as tape:
             tape.watch(q)
-            loss = tf.reduce_sum(layer(q, value, **call_kwargs) * target)
+            out = tf.cast(layer(q, value, **call_kwargs), "float32")
+            loss = tf.reduce_sum(out * target)
         grads = tape.gradient(loss, [*layer.trainable_variables, q])
         return [None if g is None else np.asarray(g) for g in grads[:-1]], np.asarray(grads[-1])
     if backend == "jax":
@@ -70,7 +71,7 @@ def gradients(layer, query, value, **call_kwargs):
 
         def loss_fn(weights, q):
             out, _ = layer.stateless_call(weights, non_trainable, q, value, **call_kwargs)
-            return jnp.sum(out * target)
+            return jnp.sum(out.astype("float32") * target)
 
         w_grads, q_grad = jax.grad(loss_fn, argnums=(0, 1))(trainable, jnp.asarray(query))
         return [np.asarray(g) for g in w_grads], np.asarray(q_grad)

@@ -100,7 +100,15 @@ def test_one_fit_step_lowers_the_loss(name, rng):
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
-def test_mixed_precision(name, kwargs, policy, rng):
+def test_mixed_precision(name, kwargs, policy, rng, monkeypatch):
+    softmax_dtypes = []
+    softmax = keras.ops.softmax
+
+    def recording_softmax(x, axis=-1):
+        softmax_dtypes.append(keras.backend.standardize_dtype(x.dtype))
+        return softmax(x, axis=axis)
+
+    monkeypatch.setattr(keras.ops, "softmax", recording_softmax)
     layer32 = make_layer(name, **kwargs)
     layer16 = make_layer(name, dtype=policy, **kwargs)
     query, value = make_inputs(rng)
@@ -113,6 +121,7 @@ def test_mixed_precision(name, kwargs, policy, rng):
     out16, w16 = layer16(query, value, value_mask=value_mask, return_attention_scores=True)
     out32, w32 = layer32(query, value, value_mask=value_mask, return_attention_scores=True)
     compute = keras.backend.standardize_dtype(policy.split("_")[1])
+    assert softmax_dtypes and set(softmax_dtypes) == {"float32"}
     assert keras.backend.standardize_dtype(out16.dtype) == compute
     assert keras.backend.standardize_dtype(w16.dtype) == compute
     out16 = np.asarray(keras.ops.cast(out16, "float32"))
@@ -122,6 +131,10 @@ def test_mixed_precision(name, kwargs, policy, rng):
     tol = 5e-2 if policy == "mixed_bfloat16" else 1e-2
     np.testing.assert_allclose(w16, np.asarray(w32), atol=tol)
     np.testing.assert_allclose(out16, np.asarray(out32), atol=5 * tol)
+    # Training on a padded batch must not produce NaN gradients either.
+    weight_grads, query_grad = gradients(layer16, query, value, value_mask=value_mask)
+    for grad in [*weight_grads, query_grad]:
+        assert np.all(np.isfinite(np.asarray(grad, "float32")))
 
 
 @pytest.mark.parametrize("name", NAMES)
