@@ -1,3 +1,8 @@
-"""Reference models in which any attention variant plugs in by name (see the model issues)."""
+"""Reference models in which any attention variant plugs in by name.
 
-__all__ = []
+`create_model(name, **kwargs)` builds one, `list_models(pattern)` lists them.
+"""
+
+from attention_zoo.zoo._registry import create_model, list_models, register_model
+
+__all__ = ["create_model", "list_models", "register_model"]
