@@ -4,5 +4,12 @@
 """
 
 from attention_zoo.zoo._registry import create_model, list_models, register_model
+from attention_zoo.zoo.kernel_regression import KernelRegression, make_regression_data
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = [
+    "KernelRegression",
+    "create_model",
+    "list_models",
+    "make_regression_data",
+    "register_model",
+]
