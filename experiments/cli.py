@@ -1,0 +1,247 @@
+"""The `attention-zoo` command: list, train, compare, export, plot, bench.
+
+Exit codes: 0 success, 2 bad arguments, 1 failure; the reason goes to stderr in one line.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PRESETS = {
+    # The main job: every reference model x every variant on generated data, a few minutes.
+    "quick": {"budget_epochs": 20, "executions": 2},
+    "full": {"budget_seconds": 600, "executions": 3},
+}
+
+
+class UsageError(Exception):
+    """Bad arguments: exit code 2."""
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="attention-zoo",
+        description="Compare attention variants in Keras: layers, reference models, sweeps.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("list", help="list the attention variants, models and comparison tasks")
+
+    train = sub.add_parser("train", help="train one model with one variant and save it")
+    train.add_argument("--model", required=True, help="comparison task / model name")
+    train.add_argument("--variant", required=True, help="attention variant of that model")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--data", help="a user's data file (where the model supports it)")
+    train.add_argument("--out", required=True, help="where to save the model (.keras)")
+
+    compare = sub.add_parser("compare", help="the sweep: compare variants with Keras Tuner")
+    compare.add_argument(
+        "--model", action="append", help="model to compare (repeatable; default: all)"
+    )
+    compare.add_argument("--preset", default="quick", help="quick (generated data) or full")
+    compare.add_argument("--variants", help="comma-separated subset of variants")
+    compare.add_argument("--tuner", default="grid", help="grid, random, bayesian or hyperband")
+    compare.add_argument("--budget-epochs", type=int, help="epochs per training (all variants)")
+    compare.add_argument("--budget-seconds", type=float, help="seconds per training instead")
+    compare.add_argument("--executions", type=int, help="seeds per configuration")
+    compare.add_argument("--max-trials", type=int, help="trials for random/bayesian tuners")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--data", help="a user's data path, for --preset full")
+    compare.add_argument("--strategy", choices=["none", "mirrored"], default="none")
+    compare.add_argument("--overwrite", action="store_true", help="discard a previous sweep")
+    compare.add_argument("--out", default="runs/compare", help="output directory")
+
+    export = sub.add_parser("export", help="export a saved model (.keras or SavedModel)")
+    export.add_argument("model_path", help="a .keras file")
+    export.add_argument("--format", choices=["keras", "savedmodel"], default="savedmodel")
+    export.add_argument("--out", required=True)
+
+    plot = sub.add_parser("plot", help="draw the attention of a saved model")
+    plot.add_argument("model_path", help="a .keras file")
+    plot.add_argument("--task", help="comparison task of the model (default: from its class)")
+    plot.add_argument("--out", required=True, help="PNG path")
+
+    sub.add_parser("bench", help="benchmark the layers against the Keras built-ins", add_help=False)
+    return parser
+
+
+def _cmd_list(args):
+    from attention_zoo import layers, zoo
+    from attention_zoo.experiments.tasks import TASKS
+
+    print("attention variants: " + ", ".join(layers.available()))
+    print("aliases: " + ", ".join(sorted(set(layers.available(True)) - set(layers.available()))))
+    print("models: " + ", ".join(zoo.list_models()))
+    for name, task in sorted(TASKS.items()):
+        print(f"compare --model {name}: variants " + ", ".join(task.variants()))
+    return 0
+
+
+def _cmd_compare(args):
+    from attention_zoo.experiments import compare as compare_mod
+    from attention_zoo.experiments.tasks import TASKS
+
+    if args.preset not in PRESETS:
+        raise UsageError(
+            f"--preset must be one of {', '.join(PRESETS)}. Received: --preset={args.preset}"
+        )
+    preset = dict(PRESETS[args.preset])
+    if args.budget_epochs is not None or args.budget_seconds is not None:
+        preset["budget_epochs"] = args.budget_epochs
+        preset["budget_seconds"] = args.budget_seconds
+    executions = args.executions if args.executions is not None else preset["executions"]
+    strategy = None
+    if args.strategy == "mirrored":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+    variants = args.variants.split(",") if args.variants else None
+    try:
+        rows = compare_mod.compare(
+            models=args.model or sorted(TASKS),
+            out=args.out,
+            preset=args.preset,
+            tuner=args.tuner,
+            budget_epochs=preset.get("budget_epochs"),
+            budget_seconds=preset.get("budget_seconds"),
+            executions=executions,
+            max_trials=args.max_trials,
+            seed=args.seed,
+            data_path=args.data,
+            variants=variants,
+            strategy=strategy,
+            overwrite=args.overwrite,
+        )
+    except compare_mod.SweepError as err:
+        raise UsageError(str(err)) from None
+    print(compare_mod.format_leaderboard(rows))
+    print(f"\nLeaderboard, plots, best models and TensorBoard logs in {args.out}")
+    return 0
+
+
+def _cmd_train(args):
+    import keras_tuner
+
+    from attention_zoo.experiments.tasks import get_task
+
+    try:
+        task = get_task(args.model)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.variant not in task.variants():
+        raise UsageError(
+            f"Unknown variant {args.variant!r} for {task.name}. Known: "
+            f"{', '.join(task.variants())}. Received: --variant={args.variant}"
+        )
+    if args.epochs <= 0:
+        raise UsageError(f"--epochs must be positive. Received: --epochs={args.epochs}")
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    data = task.data("quick" if args.data is None else "full", args.seed, args.data)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("variant", args.variant)
+    model = task.build(hp, data, [args.variant])
+    x, y = data["train"]
+    model.fit(
+        x, y, validation_data=data["val"], epochs=args.epochs, batch_size=task.batch_size, verbose=2
+    )
+    print(f"{task.objective[0]} = {task.evaluate(model, data):.4f}")
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    print(f"saved {out}")
+    return 0
+
+
+def _load(path):
+    import keras
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise UsageError(f"model_path must be an existing .keras file. Received: {path}")
+    import attention_zoo.zoo  # noqa: F401  (registers the model classes)
+
+    return keras.saving.load_model(path)
+
+
+def _cmd_export(args):
+    model = _load(args.model_path)
+    out = pathlib.Path(args.out)
+    if args.format == "keras":
+        model.save(out if out.suffix == ".keras" else out.with_suffix(".keras"))
+    elif hasattr(model, "export_serving"):
+        model.export_serving(str(out))
+    else:
+        if hasattr(type(model), "example_batch"):
+            # A freshly loaded subclassed model must be called once before export.
+            model.predict(type(model).example_batch()[0], verbose=0)
+        model.export(str(out), verbose=False)
+    print(f"exported {out}")
+    return 0
+
+
+def _cmd_plot(args):
+    from attention_zoo.experiments.tasks import TASKS, get_task
+
+    model = _load(args.model_path)
+    if args.task:
+        task = get_task(args.task)
+    else:
+        matches = [t for t in TASKS.values() if t.owns(model)]
+        if not matches:
+            raise UsageError(
+                f"cannot tell the task of a {type(model).__name__}; pass --task. "
+                f"Received: {args.model_path}"
+            )
+        task = matches[0]
+    data = task.data("quick", 0)
+    if not task.picture(model, data, args.out):
+        raise UsageError(f"{task.name} has no attention picture")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_bench(argv):
+    try:
+        from attention_zoo.experiments import bench
+    except ImportError:
+        raise RuntimeError("the benchmark is not part of this version yet") from None
+    return bench.main(argv) or 0
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        try:
+            return _cmd_bench(argv[1:])
+        except Exception as err:  # noqa: BLE001  (one-line reason, exit 1)
+            print(f"attention-zoo bench: error: {err}", file=sys.stderr)
+            return 1
+    args = _parser().parse_args(argv)
+    commands = {
+        "list": _cmd_list,
+        "train": _cmd_train,
+        "compare": _cmd_compare,
+        "export": _cmd_export,
+        "plot": _cmd_plot,
+    }
+    try:
+        return commands[args.command](args)
+    except UsageError as err:
+        print(f"attention-zoo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"attention-zoo {args.command}: interrupted; run it again to resume", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001  (one-line reason, exit 1)
+        print(f"attention-zoo {args.command}: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,469 @@
+"""The comparison sweep: a Keras Tuner search over the variants, resumable, with a leaderboard.
+
+Each reference model is one Keras Tuner project under `OUT/tuner/<model>`; the
+variant is the hyperparameter `variant`. Every trial trains `executions` models
+with seeds seed, seed+1, ... on the same data split, each under the same budget
+(epochs or seconds), and writes its record to `OUT/trials/<model>/<trial>.json`
+the moment it ends. Interrupted at any point, the same command continues: Keras
+Tuner reloads its oracle, completed trials are kept, the trial that was running
+is run again from its start. The leaderboard is computed from the trial records.
+"""
+
+import csv
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+
+from attention_zoo.experiments import plots
+from attention_zoo.experiments.tasks import get_task
+
+TUNERS = {
+    "grid": keras_tuner.GridSearch,
+    "random": keras_tuner.RandomSearch,
+    "bayesian": keras_tuner.BayesianOptimization,
+    "hyperband": keras_tuner.Hyperband,
+}
+
+SPEC_FILE = "sweep.json"
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start: bad arguments or an --out that holds another sweep."""
+
+
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def _fmt_seconds(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class _Budget(keras.callbacks.Callback):
+    """Stops training once `seconds` of training time have passed (checked every batch)."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+        self.epochs_done = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds and time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done = epoch + 1
+
+
+class AttentionHyperModel(keras_tuner.HyperModel):
+    """A reference model as a Keras Tuner HyperModel; `variant` is its main hyperparameter."""
+
+    def __init__(self, task, data, variants):
+        super().__init__(name=task.name)
+        self.task = task
+        self.data = data
+        self.variants = list(variants)
+
+    def build(self, hp):
+        return self.task.build(hp, self.data, self.variants)
+
+
+def _count_params(model):
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+
+
+class _SweepMixin:
+    """Runs each trial as `executions` seeded trainings and writes the trial's record."""
+
+    def __init__(self, *args, sweep=None, **kwargs):
+        self.sweep = sweep
+        super().__init__(*args, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        sweep = self.sweep
+        task, data = sweep.task, sweep.data
+        hp = trial.hyperparameters
+        variant = hp.get("variant")
+        trial_dir = sweep.trials_dir / trial.trial_id
+        hyperparameters = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
+        recorded = trial_dir / "record.json"
+        if recorded.exists():
+            # Finished before an interruption that came before Keras Tuner saved it: keep it.
+            record = json.loads(recorded.read_text())
+            if record["hyperparameters"] == hyperparameters:
+                _log(f"[{task.name}] trial {trial.trial_id} was already done; kept")
+                return [{task.objective[0]: e["metric"]} for e in record["executions"]]
+        sweep.progress(trial, variant)
+        executions = []
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        epochs = sweep.budget_epochs or 10_000
+        if "tuner/epochs" in hp.values:  # Hyperband sets its own epoch budget
+            epochs = hp.values["tuner/epochs"]
+        for execution in range(sweep.executions):
+            seed = sweep.seed + execution
+            keras.utils.set_random_seed(seed)
+            model = self.hypermodel.build(hp)
+            budget = _Budget(sweep.budget_seconds)
+            callbacks = [budget]
+            tb_dir = sweep.out / "tensorboard" / task.name / f"trial_{trial.trial_id}_seed_{seed}"
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tb_dir)))
+            x, y = data["train"]
+            start = time.perf_counter()
+            model.fit(
+                x,
+                y,
+                validation_data=data["val"],
+                epochs=epochs,
+                batch_size=task.batch_size,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=True,
+            )
+            train_seconds = time.perf_counter() - start
+            metric = task.evaluate(model, data)
+            x_val = data["val"][0]
+            n_val = len(keras.tree.flatten(x_val)[0])
+            start = time.perf_counter()
+            model.predict(x_val, batch_size=256, verbose=0)
+            inference_ms = 1000 * (time.perf_counter() - start) / n_val
+            record = {
+                "seed": seed,
+                "metric": metric,
+                "epochs": budget.epochs_done,
+                "train_seconds": train_seconds,
+                "train_seconds_per_epoch": train_seconds / max(budget.epochs_done, 1),
+                "inference_ms_per_example": inference_ms,
+                "params": _count_params(model),
+            }
+            _write_hparams(tb_dir, hp.values, seed, task.objective[0], metric)
+            executions.append(record)
+            if execution == 0:
+                model.save(trial_dir / "model.keras")
+            keras.backend.clear_session()
+        result = {
+            "trial_id": trial.trial_id,
+            "model": task.name,
+            "variant": variant,
+            "hyperparameters": hyperparameters,
+            "executions": executions,
+        }
+        _atomic_write_json(trial_dir / "record.json", result)
+        sweep.trial_done(trial)
+        return [{task.objective[0]: e["metric"]} for e in executions]
+
+
+def _write_hparams(log_dir, values, seed, metric_name, metric):
+    # TensorBoard's HParams dashboard reads these summaries; TensorFlow writes them.
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        clean = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        hparams_api.hparams({**clean, "seed": seed})
+        tf.summary.scalar(metric_name, metric, step=0)
+
+
+def _atomic_write_json(path, obj):
+    tmp = pathlib.Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+class Sweep:
+    """One reference model's part of a comparison."""
+
+    def __init__(self, task, data, variants, out, tuner, executions, seed, budget, max_trials):
+        self.task = task
+        self.data = data
+        self.variants = variants
+        self.out = out
+        self.trials_dir = out / "trials" / task.name
+        self.executions = executions
+        self.seed = seed
+        self.budget_epochs, self.budget_seconds = budget
+        self.tuner_name = tuner
+        self.max_trials = max_trials
+        self.started = None
+        self.done_now = 0
+
+    def progress(self, trial, variant):
+        done = len(self._records())
+        total = self.total
+        elapsed = time.perf_counter() - self.started
+        eta = "unknown"
+        if self.done_now:
+            eta = _fmt_seconds(elapsed / self.done_now * max(total - done, 0))
+        _log(
+            f"[{self.task.name}] trial {done + 1} of {total}: variant={variant} "
+            f"elapsed {_fmt_seconds(elapsed)}, left about {eta}"
+        )
+
+    def trial_done(self, trial):
+        self.done_now += 1
+
+    def _records(self):
+        if not self.trials_dir.exists():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(self.trials_dir.glob("*/record.json"))]
+
+    def run(self, strategy=None):
+        base = TUNERS[self.tuner_name]
+        cls = type(f"{base.__name__}Sweep", (_SweepMixin, base), {})
+        direction = self.task.objective[1]
+        kwargs = {
+            "hypermodel": AttentionHyperModel(self.task, self.data, self.variants),
+            "objective": keras_tuner.Objective(self.task.objective[0], direction),
+            "directory": str(self.out / "tuner"),
+            "project_name": self.task.name,
+            "seed": self.seed,
+            "overwrite": False,
+            "sweep": self,
+            "distribution_strategy": strategy,
+        }
+        if self.tuner_name == "hyperband":
+            kwargs["max_epochs"] = self.budget_epochs or 10
+        else:
+            kwargs["max_trials"] = self.max_trials
+        tuner = cls(**kwargs)
+        self.total = self.max_trials
+        if self.tuner_name == "grid":
+            self.total = len(grid_points(self.task, self.variants))
+        elif self.tuner_name == "hyperband":
+            self.total = "?"
+        self.started = time.perf_counter()
+        tuner.search(verbose=0)
+        return self.leaderboard()
+
+    def leaderboard(self):
+        """Per variant: the best trial's metric as mean ± std over its seeds, and its costs."""
+        sign = 1 if self.task.objective[1] == "min" else -1
+        best = {}
+        for record in self._records():
+            metrics = [e["metric"] for e in record["executions"]]
+            mean = float(np.mean(metrics))
+            if record["variant"] not in best or sign * mean < sign * best[record["variant"]][0]:
+                best[record["variant"]] = (mean, record)
+        rows = []
+        for variant, (mean, record) in best.items():
+            ex = record["executions"]
+            rows.append(
+                {
+                    "model": self.task.name,
+                    "variant": variant,
+                    "metric": self.task.objective[0],
+                    "metric_mean": mean,
+                    "metric_std": float(np.std([e["metric"] for e in ex])),
+                    "seeds": len(ex),
+                    "params": ex[0]["params"],
+                    "train_seconds_per_epoch": float(
+                        np.mean([e["train_seconds_per_epoch"] for e in ex])
+                    ),
+                    "inference_ms_per_example": float(
+                        np.mean([e["inference_ms_per_example"] for e in ex])
+                    ),
+                    "hyperparameters": record["hyperparameters"],
+                    "trial_id": record["trial_id"],
+                }
+            )
+        rows.sort(key=lambda r: sign * r["metric_mean"])
+        return rows
+
+
+def grid_points(task, variants):
+    """Every hyperparameter combination of the task's conditional space, as a grid walks it."""
+    hp = keras_tuner.HyperParameters()
+    task.declare(hp, variants)
+    points = [{}]
+    for param in hp.space:
+        expanded = []
+        for point in points:
+            active = all(point.get(c.name) in c.values for c in param.conditions)
+            if active:
+                expanded.extend({**point, param.name: v} for v in param.values)
+            else:
+                expanded.append(point)
+        points = expanded
+    return points
+
+
+def _check_writable(out):
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise SweepError(
+            f"--out must be a writable directory. Received: --out={out} ({err})"
+        ) from None
+
+
+def _check_spec(out, spec, overwrite):
+    path = out / SPEC_FILE
+    if path.exists() and not overwrite:
+        old = json.loads(path.read_text())
+        if old != spec:
+            changed = sorted(k for k in set(old) | set(spec) if old.get(k) != spec.get(k))
+            raise SweepError(
+                f"--out {out} holds a different sweep (it differs in: {', '.join(changed)}). "
+                "Use a new --out, or --overwrite to discard it."
+            )
+    if overwrite and out.exists():
+        for child in ("tuner", "trials", "tensorboard", "best", "plots"):
+            shutil.rmtree(out / child, ignore_errors=True)
+    _atomic_write_json(path, spec)
+
+
+def compare(
+    models,
+    out,
+    preset="quick",
+    tuner="grid",
+    budget_epochs=None,
+    budget_seconds=None,
+    executions=2,
+    max_trials=None,
+    seed=0,
+    data_path=None,
+    variants=None,
+    strategy=None,
+    overwrite=False,
+):
+    """Runs (or resumes) the comparison and returns the leaderboard rows.
+
+    Every argument is checked before any training starts; a bad one raises SweepError.
+    """
+    out = pathlib.Path(out)
+    if not models:
+        raise SweepError("--model must name at least one model. Received: --model=")
+    try:
+        tasks = [get_task(m) for m in models]
+    except ValueError as err:
+        raise SweepError(str(err)) from None
+    if tuner not in TUNERS:
+        raise SweepError(f"--tuner must be one of {', '.join(TUNERS)}. Received: --tuner={tuner}")
+    for task in tasks:
+        if preset not in task.presets:
+            raise SweepError(
+                f"--preset must be one of {', '.join(task.presets)}. Received: --preset={preset}"
+            )
+    if budget_epochs is None and budget_seconds is None:
+        raise SweepError("give a budget: --budget-epochs or --budget-seconds")
+    for name, value in (("--budget-epochs", budget_epochs), ("--budget-seconds", budget_seconds)):
+        if value is not None and not value > 0:
+            raise SweepError(f"{name} must be positive. Received: {name}={value}")
+    if executions < 1:
+        raise SweepError(f"--executions must be at least 1. Received: --executions={executions}")
+    if tuner != "grid" and tuner != "hyperband" and not max_trials:
+        raise SweepError(f"--max-trials must be positive for --tuner {tuner}.")
+    chosen = {}
+    for task in tasks:
+        known = task.variants()
+        wanted = [v for v in (variants or known) if v in known or len(tasks) == 1]
+        unknown = [v for v in wanted if v not in known]
+        if unknown:
+            raise SweepError(
+                f"Unknown variant {unknown[0]!r} for {task.name}. Known: {', '.join(known)}. "
+                f"Received: --variants={','.join(variants)}"
+            )
+        if not wanted:
+            raise SweepError(f"No variant of {task.name} selected. Known: {', '.join(known)}")
+        chosen[task.name] = wanted
+    _check_writable(out)
+    spec = {
+        "models": list(models),
+        "variants": chosen,
+        "preset": preset,
+        "tuner": tuner,
+        "budget_epochs": budget_epochs,
+        "budget_seconds": budget_seconds,
+        "executions": executions,
+        "max_trials": max_trials,
+        "seed": seed,
+        "data": None if data_path is None else str(data_path),
+    }
+    _check_spec(out, spec, overwrite)
+
+    all_rows = []
+    for task in tasks:
+        data = task.data(preset, seed, data_path)
+        sweep = Sweep(
+            task,
+            data,
+            chosen[task.name],
+            out,
+            tuner,
+            executions,
+            seed,
+            (budget_epochs, budget_seconds),
+            max_trials,
+        )
+        rows = sweep.run(strategy=strategy)
+        _save_best(task, data, rows, out)
+        all_rows.extend(rows)
+    write_leaderboard(all_rows, out)
+    return all_rows
+
+
+def _save_best(task, data, rows, out):
+    best_dir = out / "best" / task.name
+    best_dir.mkdir(parents=True, exist_ok=True)
+    models = {}
+    for row in rows:
+        src = out / "trials" / task.name / row["trial_id"] / "model.keras"
+        dst = best_dir / f"{row['variant']}.keras"
+        shutil.copyfile(src, dst)
+        model = keras.saving.load_model(dst)
+        models[row["variant"]] = model
+        if task.picture(model, data, best_dir / f"{row['variant']}.png"):
+            row["picture"] = str(best_dir / f"{row['variant']}.png")
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    task.overview(models, data, out / "plots" / f"{task.name}_overview.png")
+
+
+def format_leaderboard(rows):
+    lines = [
+        "| model | variant | metric | mean ± std | seeds | params | train s/epoch "
+        "| infer ms/example |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['variant']} | {r['metric']} | "
+            f"{r['metric_mean']:.4f} ± {r['metric_std']:.4f} | {r['seeds']} | {r['params']:,} | "
+            f"{r['train_seconds_per_epoch']:.3f} | {r['inference_ms_per_example']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_leaderboard(rows, out):
+    out = pathlib.Path(out)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    (out / "leaderboard.md").write_text(format_leaderboard(rows) + "\n")
+    _atomic_write_json(out / "leaderboard.json", rows)
+    fields = [k for k in rows[0] if k != "hyperparameters"] + ["hyperparameters"] if rows else []
+    with open(out / "leaderboard.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({**r, "hyperparameters": json.dumps(r["hyperparameters"])})
+    for model in dict.fromkeys(r["model"] for r in rows):
+        model_rows = [r for r in rows if r["model"] == model]
+        metric = model_rows[0]["metric"]
+        plots.metric_per_variant(
+            model_rows, metric, out / "plots" / f"{model}_metric.png", title=f"{model}: {metric}"
+        )
+        plots.metric_vs_time(
+            model_rows, metric, out / "plots" / f"{model}_time.png", title=f"{model}: cost"
+        )

@@ -1,0 +1,139 @@
+"""The comparison sweep and the `attention-zoo` command: errors, outputs, resume after kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from attention_zoo.experiments import cli
+
+KR = ["compare", "--model", "kernel_regression"]
+
+
+def _run_cli(args, **kwargs):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "attention_zoo.experiments.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["compare", "--model", "nope"], "Unknown model 'nope'"),
+        ([*KR, "--variants", "cosine"], "Unknown variant 'cosine'"),
+        ([*KR, "--preset", "huge"], "--preset must be one of"),
+        ([*KR, "--budget-epochs", "0"], "--budget-epochs must be positive"),
+        ([*KR, "--tuner", "annealing"], "--tuner must be one of"),
+        ([*KR, "--executions", "0"], "--executions must be at least 1"),
+        ([*KR, "--out", "/proc/no_such_dir"], "--out must be a writable directory"),
+        (["train", "--model", "kernel_regression", "--variant", "x", "--out", "m.keras"], "x"),
+    ],
+)
+def test_bad_arguments_exit_2_before_training(args, message, capsys, tmp_path):
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "out")]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "trials").exists()
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["compare", "--budget-epochs", "many"])
+    assert exc.value.code == 2
+
+
+def test_every_subcommand_has_help(capsys):
+    for command in ("list", "train", "compare", "export", "plot"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main([command, "--help"])
+        assert exc.value.code == 0
+        assert "usage: attention-zoo" in capsys.readouterr().out
+
+
+def test_list_names_variants_and_models(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "scaled_dot" in out and "kernel_regression" in out
+
+
+def test_compare_writes_leaderboard_plots_models_and_logs(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert cli.main([*KR, "--budget-epochs", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "| kernel_regression | parametric | val_mse |" in printed.out
+    assert "trial 1 of 2" in printed.err and "trial 2 of 2" in printed.err
+    rows = json.loads((out / "leaderboard.json").read_text())
+    by_variant = {r["variant"]: r for r in rows}
+    assert set(by_variant) == {"parametric", "nonparametric"}
+    # The learned bandwidth fits the truth better than the fixed w = 1.
+    assert by_variant["parametric"]["metric_mean"] < by_variant["nonparametric"]["metric_mean"]
+    assert by_variant["nonparametric"]["params"] == 0 and by_variant["parametric"]["params"] == 1
+    for name in ("leaderboard.md", "leaderboard.csv"):
+        assert (out / name).stat().st_size > 0
+    for name in (
+        "kernel_regression_metric",
+        "kernel_regression_time",
+        "kernel_regression_overview",
+    ):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000
+    for variant in by_variant:
+        assert (out / "best" / "kernel_regression" / f"{variant}.keras").exists()
+        assert (out / "best" / "kernel_regression" / f"{variant}.png").exists()
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+
+    # The same --out with a different search space is refused, not silently reused.
+    assert cli.main([*KR, "--budget-epochs", "5", "--out", str(out)]) == 2
+    assert "holds a different sweep" in capsys.readouterr().err
+
+
+def test_train_export_and_plot_round_trip(tmp_path, capsys):
+    model_path = tmp_path / "kr.keras"
+    args = ["train", "--model", "kernel_regression", "--variant", "parametric", "--epochs", "3"]
+    assert cli.main([*args, "--out", str(model_path)]) == 0
+    assert cli.main(["export", str(model_path), "--out", str(tmp_path / "served")]) == 0
+    assert (tmp_path / "served" / "saved_model.pb").exists()
+    assert cli.main(["plot", str(model_path), "--out", str(tmp_path / "kr.png")]) == 0
+    assert (tmp_path / "kr.png").stat().st_size > 1000
+    assert cli.main(["plot", str(tmp_path / "missing.keras"), "--out", "x.png"]) == 2
+
+
+def test_resume_after_kill_gives_the_uninterrupted_leaderboard(tmp_path):
+    args = [*KR, "--budget-epochs", "30", "--executions", "2"]
+    reference = _run_cli([*args, "--out", str(tmp_path / "ref")])  # runs alongside
+
+    out = tmp_path / "killed"
+    first = out / "trials" / "kernel_regression" / "0000" / "record.json"
+    proc = _run_cli([*args, "--out", str(out)])
+    deadline = time.time() + 300
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "leaderboard.json").exists()
+    kept = first.stat().st_mtime_ns
+
+    resumed = _run_cli([*args, "--out", str(out)])
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    assert first.stat().st_mtime_ns == kept, "a completed trial was run again"
+
+    def essentials(path):
+        rows = json.loads((path / "leaderboard.json").read_text())
+        keys = ("model", "variant", "metric_mean", "metric_std", "seeds", "params", "trial_id")
+        return [{k: r[k] for k in keys} for r in rows]
+
+    assert reference.wait(timeout=600) == 0, reference.stderr.read()
+    assert essentials(out) == essentials(tmp_path / "ref")
