@@ -118,8 +118,9 @@ def _cmd_compare(args):
         )
     except compare_mod.SweepError as err:
         raise UsageError(str(err)) from None
-    print(compare_mod.format_leaderboard(rows))
-    print(f"\nLeaderboard, plots, best models and TensorBoard logs in {args.out}")
+    if rows:
+        print(compare_mod.format_leaderboard(rows))
+        print(f"\nLeaderboard, plots, best models and TensorBoard logs in {args.out}")
     return 0
 
 

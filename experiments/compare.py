@@ -395,6 +395,7 @@ def compare(
     }
     _check_spec(out, spec, overwrite)
 
+    role = _role()
     all_rows = []
     for task in tasks:
         data = task.data(preset, seed, data_path)
@@ -410,10 +411,22 @@ def compare(
             max_trials,
         )
         rows = sweep.run(strategy=strategy)
+        if role == "worker":
+            continue  # the chief writes the results once every trial has ended
         _save_best(task, data, rows, out)
         all_rows.extend(rows)
+    if role == "worker":
+        _log("worker: no trial left; the chief writes the leaderboard")
+        return []
     write_leaderboard(all_rows, out)
     return all_rows
+
+
+def _role():
+    """'chief', 'worker' (Keras Tuner's distributed mode, from its environment) or 'single'."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
 def _save_best(task, data, rows, out):

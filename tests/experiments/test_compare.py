@@ -137,3 +137,51 @@ def test_resume_after_kill_gives_the_uninterrupted_leaderboard(tmp_path):
 
     assert reference.wait(timeout=600) == 0, reference.stderr.read()
     assert essentials(out) == essentials(tmp_path / "ref")
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_chief_and_two_workers_survive_a_killed_worker(tmp_path):
+    out = tmp_path / "shared"
+    port = str(_free_port())
+    args = [*KR, "--budget-epochs", "40", "--executions", "1", "--out", str(out)]
+
+    def start(tuner_id):
+        log = open(tmp_path / f"{tuner_id}.log", "a")  # noqa: SIM115  (closed with the process)
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "KERASTUNER_TUNER_ID": tuner_id,
+            "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": port,
+        }
+        cmd = [sys.executable, "-m", "attention_zoo.experiments.cli", *args]
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+
+    chief = start("chief")
+    worker0 = start("tuner0")
+    worker1 = start("tuner1")
+    log1 = tmp_path / "tuner1.log"
+    deadline = time.time() + 300
+    while "trial 1 of" not in log1.read_text() and time.time() < deadline:
+        time.sleep(0.05)
+    assert worker1.poll() is None, log1.read_text()
+    worker1.send_signal(signal.SIGKILL)  # mid-trial
+    worker1.wait()
+    worker1 = start("tuner1")  # started again, it gets its trial back
+    for proc in (worker0, worker1, chief):
+        assert proc.wait(timeout=600) == 0, (tmp_path / "chief.log").read_text()[-2000:]
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert {r["variant"] for r in rows} == {"parametric", "nonparametric"}
+    records = sorted((out / "trials" / "kernel_regression").glob("*/record.json"))
+    assert len(records) == 2
+    worker_logs = (tmp_path / "tuner0.log").read_text() + log1.read_text()
+    assert (
+        worker_logs.count("variant=parametric") + worker_logs.count("variant=nonparametric") == 3
+    )  # two trials, one of them started twice because its worker was killed
