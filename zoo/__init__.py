@@ -4,5 +4,6 @@
 """
 
 from attention_zoo.zoo._registry import create_model, list_models, register_model
+from attention_zoo.zoo.text_classifier import TextClassifier
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = ["TextClassifier", "create_model", "list_models", "register_model"]
