@@ -34,13 +34,13 @@ def task_vocabulary():
     return [NEGATION, *POSITIVE, *NEGATIVE, *FILLERS]
 
 
-def make_text_task(n, max_length=48, min_length=None, seed=0, stray_negations=2):
+def make_text_task(n, max_length=48, min_length=None, seed=0, stray_negations=2, negation_rate=0.5):
     """Generated reviews whose label depends on a few key words among many distractors.
 
     Each text is `min_length..max_length` words: filler words, with 1 or 3
     sentiment words (`POSITIVE`, `NEGATIVE`) at random positions, each negated
-    by a `"not"` right before it with probability 1/2 ("not good" is
-    negative). Up to `stray_negations` more `"not"`s precede filler words, so
+    by a `"not"` right before it with probability `negation_rate` ("not good"
+    is negative). Up to `stray_negations` more `"not"`s precede filler words, so
     that counting `"not"` does not tell whether a sentiment word is negated:
     the model must see which word a `"not"` is next to. The label is the
     majority polarity of the sentiment words (0 = negative, 1 = positive).
@@ -54,6 +54,10 @@ def make_text_task(n, max_length=48, min_length=None, seed=0, stray_negations=2)
         min_length: Minimum number of words; default `max_length // 2`.
         seed: Seed of the generator; the same seed gives the same texts.
         stray_negations: Maximum number of `"not"`s before filler words.
+        negation_rate: Probability that a sentiment word is negated, in [0, 1].
+            At 0.5 (the default) the sentiment words alone say nothing about
+            the label: only their negations do. Below 0.5 the words give a
+            first signal to learn from, and the task is learnt faster.
 
     Returns:
         `(texts, labels)`: a list of `n` strings and an int32 array (n,).
@@ -67,6 +71,10 @@ def make_text_task(n, max_length=48, min_length=None, seed=0, stray_negations=2)
         raise ValueError(
             f"min_length must be an integer in [8, max_length]. Received: min_length={min_length!r}"
         )
+    if isinstance(negation_rate, bool) or not 0 <= negation_rate <= 1:
+        raise ValueError(
+            f"negation_rate must be a float in [0, 1]. Received: negation_rate={negation_rate!r}"
+        )
     rng = np.random.default_rng(seed)
     texts, labels = [], []
     for _ in range(n):
@@ -78,7 +86,7 @@ def make_text_task(n, max_length=48, min_length=None, seed=0, stray_negations=2)
         votes = 0
         for start in starts:
             positive = bool(rng.integers(2))
-            negated = bool(rng.integers(2))
+            negated = bool(rng.random() < negation_rate)
             words[start + 1] = str(rng.choice(POSITIVE if positive else NEGATIVE))
             if negated:
                 words[start] = NEGATION
@@ -93,7 +101,9 @@ def make_text_task(n, max_length=48, min_length=None, seed=0, stray_negations=2)
     return texts, np.asarray(labels, dtype="int32")
 
 
-def make_token_task(n, max_length=48, min_length=None, seed=0, stray_negations=2):
+def make_token_task(
+    n, max_length=48, min_length=None, seed=0, stray_negations=2, negation_rate=0.5
+):
     """`make_text_task` as token ids (n, max_length), 0-padded at the end.
 
     The ids are those of `TextVectorization(vocabulary=task_vocabulary(),
@@ -102,7 +112,7 @@ def make_token_task(n, max_length=48, min_length=None, seed=0, stray_negations=2
     Returns:
         `(ids, labels)`: int32 arrays (n, max_length) and (n,).
     """
-    texts, labels = make_text_task(n, max_length, min_length, seed, stray_negations)
+    texts, labels = make_text_task(n, max_length, min_length, seed, stray_negations, negation_rate)
     index = {word: i + 2 for i, word in enumerate(task_vocabulary())}
     ids = np.zeros((n, max_length), dtype="int32")
     for row, text in enumerate(texts):
