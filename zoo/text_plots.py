@@ -47,14 +47,15 @@ def plot_token_attention(tokens, weights, path=None, title=None, max_tokens=80):
         )
     tokens, weights = list(tokens)[:max_tokens], weights[:max_tokens]
     count = len(tokens)
-    fig = Figure(figsize=(max(6.0, 0.32 * count), 4.2))
+    # Coloured text: words wrapped over lines of at most `per_line` words.
+    per_line = 12
+    lines = max(1, -(-count // per_line))
+    width = max(6.0, 0.75 * min(count, per_line), 0.3 * count)
+    fig = Figure(figsize=(width, 2.8 + 0.35 * lines))
     FigureCanvasAgg(fig)
-    text_ax, bar_ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.1, 2]})
+    text_ax, bar_ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": [0.35 * lines, 2.2]})
     top = weights.max() if count and weights.max() > 0 else 1.0
     cmap = colormaps["Reds"]
-    # Coloured text: words wrapped over lines of at most `per_line` words.
-    per_line = 16
-    lines = max(1, -(-count // per_line))
     text_ax.set_xlim(0, per_line)
     text_ax.set_ylim(lines, 0)
     text_ax.axis("off")
@@ -66,7 +67,7 @@ def plot_token_attention(tokens, weights, path=None, title=None, max_tokens=80):
             token,
             ha="center",
             va="center",
-            fontsize=8,
+            fontsize=9,
             color="white" if strength > 0.6 else "black",
             bbox={"boxstyle": "round,pad=0.2", "facecolor": cmap(0.08 + 0.9 * strength), "lw": 0},
         )
@@ -107,13 +108,15 @@ def plot_self_attention(tokens, maps, path=None, title=None, max_tokens=48):
     count = min(len(tokens), max_tokens)
     tokens, maps = list(tokens)[:count], maps[:, :count, :count]
     heads = maps.shape[0]
+    # One colour scale for all heads, up to the largest weight, so that heads compare.
+    top = maps.max() if maps.size and maps.max() > 0 else 1.0
     side = max(4.0, 0.18 * count + 1.5)
     fig = Figure(figsize=(side * heads + 0.8, side + 0.6))
     FigureCanvasAgg(fig)
     axes = np.atleast_1d(fig.subplots(1, heads))
     image = None
     for h, ax in enumerate(axes):
-        image = ax.imshow(maps[h], cmap="viridis", vmin=0.0, vmax=1.0, aspect="equal")
+        image = ax.imshow(maps[h], cmap="viridis", vmin=0.0, vmax=top, aspect="equal")
         ax.set_title(f"head {h + 1}")
         ax.set_xticks(range(count))
         ax.set_yticks(range(count))
