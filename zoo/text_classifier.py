@@ -382,7 +382,9 @@ class TextClassifier(keras.Model):
         return text_plots.plot_self_attention(tokens, maps, path=path)
 
     # --------------------------------------------------------------- export
-    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kw):
+    def export(
+        self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs
+    ):
         """Exports for inference; with a vectorizer, the SavedModel takes raw strings.
 
         Without a vectorizer (or with `input_signature` or another `format`)
@@ -394,7 +396,7 @@ class TextClassifier(keras.Model):
         """
         if self.vectorizer is None or format != "tf_saved_model" or input_signature is not None:
             return super().export(
-                filepath, format=format, verbose=verbose, input_signature=input_signature, **kw
+                filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs
             )
         # The string signature needs TensorFlow: tf.string specs in a SavedModel.
         import tensorflow as tf

@@ -216,3 +216,12 @@ def test_training_on_the_generated_task_beats_the_untrained_model():
     assert accuracy() < threshold
     model.fit(x_train, y_train, epochs=3, batch_size=32, verbose=0)
     assert accuracy() > threshold
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    from attention_zoo.zoo import text_classifier
+
+    result = doctest.testmod(text_classifier, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
