@@ -5,9 +5,11 @@
 
 from attention_zoo.zoo._registry import create_model, list_models, register_model
 from attention_zoo.zoo.kernel_regression import KernelRegression, make_regression_data
+from attention_zoo.zoo.text_classifier import TextClassifier
 
 __all__ = [
     "KernelRegression",
+    "TextClassifier",
     "create_model",
     "list_models",
     "make_regression_data",
