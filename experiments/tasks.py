@@ -6,9 +6,11 @@ hyperparameters, and how to draw what a trained model attends to.
 """
 
 import keras
+import numpy as np
 
-from attention_zoo import zoo
+from attention_zoo import layers, zoo
 from attention_zoo.experiments import plots
+from attention_zoo.zoo import text_data
 
 TASKS = {}
 
@@ -44,9 +46,31 @@ class Task:
     def variants(self):
         raise NotImplementedError
 
-    def declare(self, hp, variants):
-        """Declares the conditional hyperparameters; returns the chosen variant."""
-        return hp.Choice("variant", list(variants))
+    def declare(self, hp, variants, preset="quick"):
+        """Declares the variant and the hyperparameters that exist only for some variants.
+
+        `units` exists only for `additive` and `heads` only for `multi_head`; the
+        quick preset fixes them to one value each so that its grid is one trial per
+        variant. Returns the chosen variant.
+        """
+        variant = hp.Choice("variant", list(variants))
+        quick = preset == "quick"
+        if "additive" in variants:
+            with hp.conditional_scope("variant", ["additive"]):
+                hp.Choice("units", [16] if quick else [16, 64])
+        if "multi_head" in variants:
+            with hp.conditional_scope("variant", ["multi_head"]):
+                hp.Choice("heads", [2] if quick else [2, 4])
+        return variant
+
+    @staticmethod
+    def score_kwargs(hp, variant):
+        """The arguments of the attention layer that the hyperparameters set."""
+        if variant == "additive":
+            return {"units": hp.get("units")}
+        if variant == "multi_head":
+            return {"num_heads": hp.get("heads")}
+        return {}
 
     def data(self, preset, seed, path=None):
         """Returns {"train": (x, y), "val": (x, y)} for the preset."""
@@ -107,3 +131,73 @@ class KernelRegressionTask(Task):
     def overview(self, models, data, path):
         plots.kernel_regression_lesson(models, data, path)
         return True
+
+
+@register_task
+class TextClassifierTask(Task):
+    """The text classifier: a BiGRU encoder, then attention pooling with each variant."""
+
+    name = "text_classifier"
+    objective = ("val_accuracy", "max")
+    batch_size = 64
+    model_class = zoo.TextClassifier
+    length = 32
+
+    def variants(self):
+        return ["none", *layers.available()]
+
+    def data(self, preset, seed, path=None):
+        if preset == "quick":
+            if path is not None:
+                raise ValueError(f"--data needs --preset full. Received: --data={path}")
+            vocabulary = text_data.task_vocabulary()
+            train = text_data.make_text_task(2000, self.length, negation_rate=0.3, seed=seed)
+            val = text_data.make_text_task(600, self.length, negation_rate=0.3, seed=seed + 1)
+        else:
+            train, val, vocabulary = _real_texts(path, self.length, seed)
+        vectorizer = keras.layers.TextVectorization(
+            vocabulary=vocabulary, output_sequence_length=self.length
+        )
+        return {
+            "train": (np.asarray(vectorizer(train[0])), train[1]),
+            "val": (np.asarray(vectorizer(val[0])), val[1]),
+            "val_texts": val[0],
+            "vocabulary": list(vocabulary),
+            "num_classes": int(max(train[1].max(), val[1].max()) + 1),
+            "preset": preset,
+        }
+
+    def build(self, hp, data, variants):
+        variant = self.declare(hp, variants, data["preset"])
+        return zoo.TextClassifier(
+            vocab_size=len(data["vocabulary"]) + 2,
+            num_classes=data["num_classes"],
+            sequence_length=self.length,
+            encoder="bigru",
+            attention=variant,
+            attention_kwargs=self.score_kwargs(hp, variant),
+            vocabulary=data["vocabulary"],
+            learning_rate=1e-2,
+        )
+
+    def picture(self, model, data, path):
+        text = data["val_texts"][0]
+        model.plot_attention(text, str(path), class_names=["negative", "positive"])
+        return True
+
+
+def _real_texts(path, length, seed):
+    """Texts for the full preset: a user's CSV/TSV (`--data`), else imdb_reviews (tfds)."""
+    if path is not None:
+        texts, labels = text_data.load_text_file(path)
+        order = np.random.default_rng(seed).permutation(len(texts))
+        texts = [texts[i] for i in order]
+        labels = labels[order]
+        cut = int(0.8 * len(texts))
+        train, val = (texts[:cut], labels[:cut]), (texts[cut:], labels[cut:])
+    else:
+        train = text_data.load_imdb_reviews("train", download=True)
+        val = text_data.load_imdb_reviews("test", download=True)
+    vectorizer = keras.layers.TextVectorization(max_tokens=20000)
+    vectorizer.adapt(train[0])
+    return train, val, vectorizer.get_vocabulary()[2:]
