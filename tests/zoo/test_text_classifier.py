@@ -58,7 +58,7 @@ def test_encoders_and_attention_variants_build_and_fit(encoder, attention):
 
 def test_every_registry_variant_plugs_in():
     x, _ = _padded_batch(n=3)
-    for name in layers.available(include_aliases=True):
+    for name in layers.available():
         probs = _tiny("none", name).predict(x, verbose=0)
         assert probs.shape == (3, 2) and np.isfinite(probs).all(), name
 
