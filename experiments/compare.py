@@ -358,7 +358,7 @@ def compare(
             raise SweepError(
                 f"--preset must be one of {', '.join(task.presets)}. Received: --preset={preset}"
             )
-    if budget_epochs is None and budget_seconds is None:
+    if budget_epochs is None and budget_seconds is None and preset != "quick":
         raise SweepError("give a budget: --budget-epochs or --budget-seconds")
     for name, value in (("--budget-epochs", budget_epochs), ("--budget-seconds", budget_seconds)):
         if value is not None and not value > 0:
@@ -386,7 +386,7 @@ def compare(
         "variants": chosen,
         "preset": preset,
         "tuner": tuner,
-        "budget_epochs": budget_epochs,
+        "budget_epochs": budget_epochs or {t.name: t.quick_epochs for t in tasks},
         "budget_seconds": budget_seconds,
         "executions": executions,
         "max_trials": max_trials,
@@ -407,7 +407,7 @@ def compare(
             tuner,
             executions,
             seed,
-            (budget_epochs, budget_seconds),
+            (budget_epochs or (None if budget_seconds else task.quick_epochs), budget_seconds),
             max_trials,
         )
         rows = sweep.run(strategy=strategy)

@@ -37,6 +37,8 @@ class Task:
     objective = ("val_loss", "min")
     batch_size = 32
     presets = ("quick", "full")
+    # Epochs per training in the quick preset (when no budget is given).
+    quick_epochs = 5
     model_class = None
 
     def owns(self, model):
@@ -102,6 +104,7 @@ class KernelRegressionTask(Task):
     name = "kernel_regression"
     objective = ("val_mse", "min")
     batch_size = 1024  # full batch: the whole training set is the memory
+    quick_epochs = 5
     model_class = zoo.KernelRegression
 
     def variants(self):
@@ -140,6 +143,7 @@ class TextClassifierTask(Task):
     name = "text_classifier"
     objective = ("val_accuracy", "max")
     batch_size = 64
+    quick_epochs = 4
     model_class = zoo.TextClassifier
     length = 32
 
