@@ -4,5 +4,17 @@
 """
 
 from attention_zoo.zoo._registry import create_model, list_models, register_model
+from attention_zoo.zoo.conv_net_classifier import ConvNetClassifier
+from attention_zoo.zoo.glimpse_sensor import GlimpseSensor
+from attention_zoo.zoo.recurrent_attention_model import RecurrentAttentionModel
+from attention_zoo.zoo.soft_glimpse_classifier import SoftGlimpseClassifier
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = [
+    "ConvNetClassifier",
+    "GlimpseSensor",
+    "RecurrentAttentionModel",
+    "SoftGlimpseClassifier",
+    "create_model",
+    "list_models",
+    "register_model",
+]
