@@ -29,6 +29,7 @@ def _check_int(name, value, minimum=1):
 
 def _as_float_images(images):
     images = np.asarray(images)
+    is_bytes = images.dtype == np.uint8
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.ndim != 3:
@@ -37,6 +38,8 @@ def _as_float_images(images):
             f"Received: images.shape={images.shape}"
         )
     images = images.astype("float32")
+    if is_bytes:
+        return images / 255.0
     top = float(images.max()) if images.size else 0.0
     return images / top if top > 1.0 else images
 
@@ -231,7 +234,9 @@ def load_mnist_tfds(split="train", data_dir=None):
     """
     import tensorflow_datasets as tfds
 
-    images, labels = tfds.as_numpy(
-        tfds.load("mnist", split=split, data_dir=data_dir, batch_size=-1, as_supervised=True)
-    )
+    dataset = tfds.load("mnist", split=split, data_dir=data_dir, as_supervised=True)
+    # Batches, not `batch_size=-1`: one giant element is slow and aborts under `mock_data`.
+    batches = list(tfds.as_numpy(dataset.batch(4096)))
+    images = np.concatenate([b[0] for b in batches]) if batches else np.zeros((0, 28, 28, 1))
+    labels = np.concatenate([b[1] for b in batches]) if batches else np.zeros((0,))
     return images[..., 0].astype("uint8"), labels.astype("int32")

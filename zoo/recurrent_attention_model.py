@@ -174,6 +174,8 @@ class RecurrentAttentionModel(keras.Model):
             the baselines (B, T). Without `sample`, locations = means.
         """
         self.sensor.check_image_shape(images.shape)
+        if not self.built:  # `train_step` reaches here without `__call__`, which builds.
+            self.build(images.shape)
         images = ops.cast(images, self.compute_dtype)
         batch = ops.shape(images)[0]
         glimpse_size = self.num_scales * self.patch_size**2 * images.shape[-1]

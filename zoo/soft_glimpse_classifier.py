@@ -13,9 +13,10 @@ from attention_zoo.zoo._registry import register_model
 class SoftGlimpseClassifier(keras.Model):
     """Classifies an image from N soft glimpses: attention over a grid of CNN features.
 
-    Formula (F the convolutional trunk, P a learned position embedding, s_0 = 0):
+    Formula (F the convolutional trunk, P a learned position embedding):
 
         V     = F(x) W_v + P                  the grid of feature vectors (B, Tv, D)
+        s_0   = tanh(W_0 mean_j V_j)          a first glance at the whole grid
         q_t   = W_q s_{t-1}                   the query of step t (B, 1, D)
         c_t   = attention(q_t, V)             any variant of the registry, by name
         s_t   = GRU(c_t, s_{t-1})             the recurrent core, t = 1 .. N
@@ -70,7 +71,7 @@ class SoftGlimpseClassifier(keras.Model):
         num_steps=3,
         filters=(16, 32),
         units=64,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -88,6 +89,7 @@ class SoftGlimpseClassifier(keras.Model):
         self.attention = attention_layers.get(
             self.attention_name, name="attention", **self.attention_kwargs
         )
+        self.initial_state = keras.layers.Dense(units, activation="tanh", name="initial_state")
         self.core = keras.layers.GRUCell(units, name="core")
         self.classifier = keras.layers.Dense(num_classes, activation="softmax", name="classifier")
         self.compile(
@@ -129,6 +131,8 @@ class SoftGlimpseClassifier(keras.Model):
         )
         if not self.attention.built:
             self.attention.build((None, 1, self.units), (None, cells, self.units))
+        if not self.initial_state.built:
+            self.initial_state.build((None, self.units))
         if not self.core.built:
             self.core.build((None, self.units))
         if not self.classifier.built:
@@ -147,13 +151,15 @@ class SoftGlimpseClassifier(keras.Model):
 
     def _glimpses(self, images, training=None):
         self._check_images(images)
+        if not self.built:  # `attention_maps` may come before any `__call__`, which builds.
+            self.build(images.shape)
         images = ops.cast(images, self.compute_dtype)
         features = self.trunk(images, training=training)
         batch = ops.shape(features)[0]
         rows, cols = self.grid_shape
         grid = ops.reshape(features, (batch, rows * cols, self.filters[-1]))
         values = self.value_projection(grid) + ops.cast(self.position_embedding, grid.dtype)
-        state = ops.zeros((batch, self.units), values.dtype)
+        state = self.initial_state(ops.mean(values, axis=1))
         maps = []
         for _ in range(self.num_steps):
             query = ops.expand_dims(self.query_projection(state), 1)
