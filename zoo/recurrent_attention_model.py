@@ -67,6 +67,7 @@ class RecurrentAttentionModel(keras.Model):
     Call arguments:
         images: Images (B, H, W, C).
         training: Python bool; locations are sampled only when True.
+        return_episode: If True, return what `rollout` returns.
 
     Returns:
         Class probabilities (B, num_classes).
@@ -175,7 +176,7 @@ class RecurrentAttentionModel(keras.Model):
         """
         self.sensor.check_image_shape(images.shape)
         if not self.built:  # `train_step` reaches here without `__call__`, which builds.
-            self.build(images.shape)
+            self.build(tuple(images.shape))
         images = ops.cast(images, self.compute_dtype)
         batch = ops.shape(images)[0]
         glimpse_size = self.num_scales * self.patch_size**2 * images.shape[-1]
@@ -206,8 +207,9 @@ class RecurrentAttentionModel(keras.Model):
             ops.stack(baselines, axis=1),
         )
 
-    def call(self, images, training=False):
-        return self.rollout(images, sample=bool(training))[0]
+    def call(self, images, training=False, return_episode=False):
+        episode = self.rollout(images, sample=bool(training))
+        return episode if return_episode else episode[0]
 
     def glimpse_locations(self, images):
         """The policy-mean locations of each glimpse: NumPy (B, T, 2) as (row, column)."""
@@ -221,7 +223,8 @@ class RecurrentAttentionModel(keras.Model):
             that `train_step` minimises, the episode's class probabilities, the
             mean reward and the REINFORCE and baseline terms.
         """
-        probabilities, means, locations, baselines = self.rollout(x, sample=True)
+        # Through `__call__` (not `rollout`), so that `fit` alone readies the model for export.
+        probabilities, means, locations, baselines = self(x, training=True, return_episode=True)
         cross_entropy = self.compute_loss(
             x=x, y=y, y_pred=probabilities, sample_weight=sample_weight, training=True
         )

@@ -152,7 +152,7 @@ class SoftGlimpseClassifier(keras.Model):
     def _glimpses(self, images, training=None):
         self._check_images(images)
         if not self.built:  # `attention_maps` may come before any `__call__`, which builds.
-            self.build(images.shape)
+            self.build(tuple(images.shape))
         images = ops.cast(images, self.compute_dtype)
         features = self.trunk(images, training=training)
         batch = ops.shape(features)[0]
