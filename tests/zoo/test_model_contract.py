@@ -66,6 +66,8 @@ def test_saved_model_export_matches(name, tmp_path):
     model, x, _ = _build(name)
     expected = _flat(model.predict(x, verbose=0))
     model.export(str(tmp_path / "export"), verbose=False)
-    served = tf.saved_model.load(str(tmp_path / "export")).serve(x)
+    # Keep the loaded object alive while serving: it owns the variables.
+    reloaded = tf.saved_model.load(str(tmp_path / "export"))
+    served = reloaded.serve(x)
     for e, g in zip(expected, _flat(served), strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
