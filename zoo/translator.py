@@ -138,7 +138,7 @@ class Translator(keras.Model):
         target_split="char",
         lowercase=False,
         max_target_length=11,
-        learning_rate=3e-3,
+        learning_rate=1e-2,
         **kwargs,
     ):
         if decoder not in DECODERS:
