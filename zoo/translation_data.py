@@ -116,8 +116,8 @@ def dates(n, seed=0, formats=DATE_FORMATS):
 
     Example:
 
-    >>> dates(2, seed=0)[0][1]
-    '2035-08-11'
+    >>> dates(2, seed=0)
+    [('the 11th of february 2001', '2001-02-11'), ('thursday december 23 1976', '1976-12-23')]
     """
     _check_count("n", n)
     if not formats:

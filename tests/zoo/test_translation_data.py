@@ -133,3 +133,13 @@ def test_split_pairs_follows_the_benchmark_protocol():
     assert test != pairs[-20:]  # shuffled
     with pytest.raises(ValueError, match=r"Received: test_size=100"):
         translation_data.split_pairs(pairs, test_size=100)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from attention_zoo.zoo import translator
+
+    for module in (translation_data, translator):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
