@@ -21,6 +21,19 @@ def _cell_class(cell):
     return {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}[cell]
 
 
+def _embedding(vocab_size, dim, dtype, name):
+    # Unit-variance embeddings, not Keras's U(-0.05, 0.05): with tiny inputs the recurrent
+    # states start tiny too, and the Luong readout W_o tanh(W_c [c; s]) then sits on a
+    # plateau (predicting only the token frequencies) for hundreds of steps.
+    return keras.layers.Embedding(
+        vocab_size,
+        dim,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+        dtype=dtype,
+        name=name,
+    )
+
+
 def uniform_context(memory, memory_mask):
     """The no-attention context: the masked mean of the memory, and its (uniform) weights."""
     weights = ops.cast(memory_mask, memory.dtype)
@@ -39,8 +52,8 @@ class Encoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = units
         self.cell = cell
-        self.embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, dtype=self.dtype_policy, name="source_embedding"
+        self.embedding = _embedding(
+            vocab_size, embedding_dim, self.dtype_policy, "source_embedding"
         )
         self.rnn = keras.layers.Bidirectional(
             _rnn_class(cell)(units, return_sequences=True, return_state=True),
@@ -85,8 +98,8 @@ class _RNNDecoderBase(keras.layers.Layer):
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.units = units
-        self.embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, dtype=self.dtype_policy, name="target_embedding"
+        self.embedding = _embedding(
+            vocab_size, embedding_dim, self.dtype_policy, "target_embedding"
         )
         self.cell = _cell_class(cell)(units, dtype=self.dtype_policy, name=f"{cell}_cell")
         self.attention = None
