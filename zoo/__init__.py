@@ -3,6 +3,7 @@
 `create_model(name, **kwargs)` builds one, `list_models(pattern)` lists them.
 """
 
+from attention_zoo.zoo import translation_data
 from attention_zoo.zoo._registry import create_model, list_models, register_model
 from attention_zoo.zoo.conv_net_classifier import ConvNetClassifier
 from attention_zoo.zoo.glimpse_sensor import GlimpseSensor
@@ -10,6 +11,7 @@ from attention_zoo.zoo.kernel_regression import KernelRegression, make_regressio
 from attention_zoo.zoo.recurrent_attention_model import RecurrentAttentionModel
 from attention_zoo.zoo.soft_glimpse_classifier import SoftGlimpseClassifier
 from attention_zoo.zoo.text_classifier import TextClassifier
+from attention_zoo.zoo.translator import Translator
 
 __all__ = [
     "ConvNetClassifier",
@@ -18,8 +20,10 @@ __all__ = [
     "RecurrentAttentionModel",
     "SoftGlimpseClassifier",
     "TextClassifier",
+    "Translator",
     "create_model",
     "list_models",
     "make_regression_data",
     "register_model",
+    "translation_data",
 ]
