@@ -281,3 +281,66 @@ class GlimpseTask(Task):
         else:
             return False
         return True
+
+
+@register_task
+class TranslatorTask(Task):
+    """The seq2seq translator (Luong decoder) with each attention variant; exact match by greedy."""
+
+    name = "translator"
+    objective = ("val_exact_match", "max")
+    batch_size = 64
+    quick_epochs = 4
+    model_class = zoo.Translator
+    decoder = "luong"
+
+    def variants(self):
+        return ["none", *layers.available()]
+
+    def data(self, preset, seed, path=None):
+        from attention_zoo.zoo import translation_data
+
+        if preset == "quick":
+            if path is not None:
+                raise ValueError(f"--data needs --preset full. Received: --data={path}")
+            train = translation_data.dates(2000, seed=seed)
+            val = translation_data.dates(400, seed=seed + 1)
+            split = "char"
+        else:
+            if path is None:
+                pairs = translation_data.load_tfds_pairs(split="train")
+            else:
+                pairs = translation_data.load_sentence_pairs(path)
+            train, val = translation_data.split_pairs(pairs, test_size=min(2000, len(pairs) // 5))
+            split = "word"
+        encoder = zoo.Translator.from_pairs(train, split=split)
+        return {
+            "train": encoder.encode_pairs(train),
+            "val": encoder.encode_pairs(val),
+            "train_pairs": train,
+            "val_pairs": val,
+            "split": split,
+            "preset": preset,
+        }
+
+    def build(self, hp, data, variants):
+        variant = self.declare(hp, variants, data["preset"])
+        return zoo.Translator.from_pairs(
+            data["train_pairs"],
+            split=data["split"],
+            decoder=self.decoder,
+            attention=variant,
+            attention_kwargs=self.score_kwargs(hp, variant),
+        )
+
+    def evaluate(self, model, data):
+        sources = [s for s, _ in data["val_pairs"]]
+        outputs = model.translate(sources)
+        hits = [o == t for o, (_, t) in zip(outputs, data["val_pairs"], strict=True)]
+        return float(np.mean(hits))
+
+    def picture(self, model, data, path):
+        if model.attention_name == "none":
+            return False
+        model.plot_alignment(data["val_pairs"][0][0], path=str(path))
+        return True

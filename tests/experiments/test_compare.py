@@ -185,3 +185,17 @@ def test_distributed_chief_and_two_workers_survive_a_killed_worker(tmp_path):
     assert (
         worker_logs.count("variant=parametric") + worker_logs.count("variant=nonparametric") == 3
     )  # two trials, one of them started twice because its worker was killed
+
+
+@pytest.mark.parametrize("task", ["text_classifier", "translator", "glimpse"])
+def test_every_comparison_task_runs_its_quick_preset(task, tmp_path, capsys):
+    from attention_zoo.experiments.tasks import get_task
+
+    variants = get_task(task).variants()
+    chosen = ["none", variants[-1]]  # the baseline and an attention variant
+    args = ["compare", "--model", task, "--variants", ",".join(chosen), "--executions", "1"]
+    assert cli.main([*args, "--budget-epochs", "1", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert {r["variant"] for r in rows} == set(chosen)
+    assert all(0.0 <= r["metric_mean"] <= 1.0 for r in rows)
+    assert (tmp_path / "best" / task / f"{variants[-1]}.png").exists()
