@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	KERAS_BACKEND=tensorflow $(BIN)/python -m attention_zoo.experiments.demo
+	KERAS_BACKEND=tensorflow $(BIN)/attention-zoo compare --preset quick --out runs/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
