@@ -279,8 +279,11 @@ class BaseAttention(keras.layers.Layer):
         static; otherwise blocks are chosen when the score tensors would
         exceed `_AUTO_BLOCK_ELEMENTS` floats.
         """
-        batch, heads, q_len = query.shape[0], query.shape[1], query.shape[2]
-        k_len = key.shape[2]
+        # JAX traces shapes with symbolic dimensions: anything but an int is unknown.
+        batch, heads, q_len, k_len = (
+            d if isinstance(d, int) else None
+            for d in (query.shape[0], query.shape[1], query.shape[2], key.shape[2])
+        )
         if q_len is None or k_len is None:
             return None  # the blocks are unrolled at trace time: they need static lengths
         if self.block_size is not None:
