@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test lint format install clean
+.PHONY: demo bench test lint format install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	KERAS_BACKEND=tensorflow $(BIN)/attention-zoo compare --preset quick --out runs/demo
+
+# `make bench BENCH_ARGS=--quick` for the few-minute version; see README, "Performance".
+bench: $(STAMP)
+	KERAS_BACKEND=tensorflow $(BIN)/python -m attention_zoo.experiments.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,6 +26,8 @@ class AdditiveAttention(BaseAttention):
         kernel_initializer: Initializer of W_q, W_k and v.
         dropout: Dropout rate on the attention weights, in [0, 1).
         seed: Integer seed of the dropout.
+        block_size: Query block size of the memory-bounded path (see
+            `BaseAttention`); None chooses it automatically.
         **kwargs: Standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -67,8 +69,16 @@ class AdditiveAttention(BaseAttention):
         )
 
     def score(self, query, key):
-        q = ops.matmul(query, self.query_kernel)  # (B, H, Tq, units)
-        k = ops.matmul(key, self.key_kernel)  # (B, H, Tv, units)
+        return self.score_prepared(*self.prepare_score(query, key))
+
+    def prepare_score(self, query, key):
+        # (B, H, Tq, units) and (B, H, Tv, units), once for all query blocks.
+        return ops.matmul(query, self.query_kernel), ops.matmul(key, self.key_kernel)
+
+    def score_elements_per_pair(self):
+        return self.units  # the tanh tensor is (B, H, Tq, Tv, units)
+
+    def score_prepared(self, q, k):
         hidden = ops.tanh(ops.expand_dims(q, -2) + ops.expand_dims(k, -3))
         if len(self.score_vector.shape) == 1:
             return ops.einsum("bhqku,u->bhqk", hidden, self.score_vector)

@@ -9,6 +9,15 @@ from attention_zoo.layers._registry import serializable
 # masked row stays finite (it is zeroed after the softmax).
 _MASKED_LOGIT = -1e9
 
+# The automatic choice of the block-wise path. Above _AUTO_BLOCK_ELEMENTS score
+# elements (B · H · Tq · Tv · score width) the direct path's (B, H, Tq, Tv)
+# tensors cost more in memory traffic than the blocks cost in extra work (see
+# README, "Performance"); each block then holds about _BLOCK_ELEMENTS of them.
+# Blocks are unrolled at trace time, so their number is capped.
+_AUTO_BLOCK_ELEMENTS = 2**26
+_BLOCK_ELEMENTS = 2**23
+_MAX_BLOCKS = 64
+
 
 def _check_rate(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -53,10 +62,25 @@ class BaseAttention(keras.layers.Layer):
     mask is propagated to the output. A row with no valid position gets zero
     weights and a zero output, never NaN.
 
+    Long sequences: above a size threshold (or always, with `block_size`) the
+    queries are processed in blocks of `block_size` rows, each under
+    `keras.remat`, so that neither the forward nor the backward pass holds
+    more than one block's (B, H, block, Tv) tensors (B, H, block, Tv, units
+    for the additive score). The result equals the direct path's to float
+    rounding; dropout still acts on each row's normalised weights. With
+    `return_attention_scores=True`, or lengths unknown at trace time, the
+    direct path builds the full matrix. A variant can split its score into
+    `prepare_score` (per position, done once) and `score_prepared` (per
+    block) so the blocks do not repeat per-position work.
+
     Args:
         dropout: Dropout rate on the attention weights, in [0, 1); applied in
             training only.
         seed: Integer seed of the dropout, for reproducible runs.
+        block_size: Positive integer: always use the block-wise path with
+            query blocks of this many rows. None (default): choose the
+            block-wise path and its block size automatically when the score
+            tensors would hold more than 2**26 floats.
         **kwargs: Standard `keras.layers.Layer` arguments (`name`, `dtype`,
             `trainable`, ...).
 
@@ -77,9 +101,10 @@ class BaseAttention(keras.layers.Layer):
         the weights (B, Tq, Tv), or (B, H, Tq, Tv) for multi-head layers.
     """
 
-    def __init__(self, dropout=0.0, seed=None, **kwargs):
+    def __init__(self, dropout=0.0, seed=None, block_size=None, **kwargs):
         super().__init__(**kwargs)
         self.dropout = _check_rate("dropout", dropout)
+        self.block_size = check_positive_int("block_size", block_size, allow_none=True)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an integer or None. Received: seed={seed!r}")
         self.seed = seed
@@ -95,6 +120,24 @@ class BaseAttention(keras.layers.Layer):
     def score(self, query, key):
         """Maps query (B, H, Tq, Dq) and key (B, H, Tv, Dk) to logits (B, H, Tq, Tv)."""
         raise NotImplementedError(f"{type(self).__name__} must implement score().")
+
+    def prepare_score(self, query, key):
+        """Optional: the per-position part of the score, done once for all query blocks.
+
+        Returns the (query, key) pair that `score_prepared` takes; the
+        block-wise path slices the prepared query into blocks. By default
+        nothing is prepared.
+        """
+        return query, key
+
+    def score_prepared(self, query, key):
+        """Logits from a `prepare_score` output; `score(q, k)` must equal
+        `score_prepared(*prepare_score(q, k))`."""
+        return self.score(query, key)
+
+    def score_elements_per_pair(self):
+        """Floats the score builds per (query, key) pair: sizes the blocks (e.g. `units`)."""
+        return 1
 
     def project(self, query, key, value):
         """Maps the 3-D inputs to per-head tensors (B, H, T, D); H = 1 here."""
@@ -152,8 +195,13 @@ class BaseAttention(keras.layers.Layer):
             key_mask = value_mask
         for arg, tensor in (("query", query), ("value", value), ("key", key)):
             self._check_rank(arg, tensor.shape)
-        mask = self.combined_mask(query, key, query_mask, key_mask, attention_mask, use_causal_mask)
         q, k, v = self.project(query, key, value)
+        block = None if return_attention_scores else self.query_block_size(q, k)
+        if block is not None:
+            masks = self._check_masks(query, key, query_mask, key_mask, attention_mask)
+            output = self._blockwise(q, k, v, masks, use_causal_mask, block, training)
+            return self.merge(output)
+        mask = self.combined_mask(query, key, query_mask, key_mask, attention_mask, use_causal_mask)
         logits = self.score(q, k)
         weights = self.masked_softmax(logits, mask)
         attended = weights
@@ -184,14 +232,21 @@ class BaseAttention(keras.layers.Layer):
             )
         return ops.cast(mask, "bool")
 
-    def combined_mask(self, query, key, query_mask, key_mask, attention_mask, use_causal_mask):
-        """Combines every mask into one boolean (B, 1, Tq, Tv) tensor, or None."""
+    def _check_masks(self, query, key, query_mask, key_mask, attention_mask):
         batch, q_len = query.shape[0], query.shape[1]
         k_len = key.shape[1]
-        query_mask = self._check_mask("query_mask", query_mask, (batch, q_len), "(B, Tq)")
-        key_mask = self._check_mask("value_mask", key_mask, (batch, k_len), "(B, Tv)")
-        attention_mask = self._check_mask(
-            "attention_mask", attention_mask, (batch, q_len, k_len), "(B, Tq, Tv)"
+        return (
+            self._check_mask("query_mask", query_mask, (batch, q_len), "(B, Tq)"),
+            self._check_mask("value_mask", key_mask, (batch, k_len), "(B, Tv)"),
+            self._check_mask(
+                "attention_mask", attention_mask, (batch, q_len, k_len), "(B, Tq, Tv)"
+            ),
+        )
+
+    def combined_mask(self, query, key, query_mask, key_mask, attention_mask, use_causal_mask):
+        """Combines every mask into one boolean (B, 1, Tq, Tv) tensor, or None."""
+        query_mask, key_mask, attention_mask = self._check_masks(
+            query, key, query_mask, key_mask, attention_mask
         )
         mask = attention_mask
         if query_mask is not None:
@@ -215,11 +270,95 @@ class BaseAttention(keras.layers.Layer):
         weights = ops.where(mask, weights, 0.0)
         return ops.cast(weights, self.compute_dtype)
 
+    # ------------------------------------------------------- block-wise path
+    def query_block_size(self, query, key):
+        """The query block size of the block-wise path, or None for the direct path.
+
+        `query` (B, H, Tq, D) and `key` (B, H, Tv, D) are the projected
+        tensors. With `block_size` set it is used whenever the lengths are
+        static; otherwise blocks are chosen when the score tensors would
+        exceed `_AUTO_BLOCK_ELEMENTS` floats.
+        """
+        # JAX traces shapes with symbolic dimensions: anything but an int is unknown.
+        batch, heads, q_len, k_len = (
+            d if isinstance(d, int) else None
+            for d in (query.shape[0], query.shape[1], query.shape[2], key.shape[2])
+        )
+        if q_len is None or k_len is None:
+            return None  # the blocks are unrolled at trace time: they need static lengths
+        if self.block_size is not None:
+            return self.block_size
+        per_row = (batch or 1) * (heads or 1) * k_len * self.score_elements_per_pair()
+        if per_row * q_len <= _AUTO_BLOCK_ELEMENTS:
+            return None
+        block = max(_BLOCK_ELEMENTS // per_row, -(-q_len // _MAX_BLOCKS), 1)
+        return -(-q_len // -(-q_len // block))  # equal blocks, none larger than `block`
+
+    def _blockwise(self, q, k, v, masks, use_causal_mask, block, training):
+        """Attention one query block at a time; (B, H, Tq, Dv) like `matmul(weights, v)`.
+
+        Each block sees every key, so its softmax is exact and the blocks need
+        no rescaling; with a causal mask the keys after the block's last query
+        (zero weight) are left out. Each block runs under `keras.remat`: the
+        backward pass recomputes its (B, H, block, Tv) tensors instead of
+        keeping them, so memory stays O(block · Tv) in training as well.
+        Dropout draws one seed per block before the block runs, so the
+        recomputation drops exactly what the forward pass dropped.
+        """
+        query_mask, key_mask, attention_mask = masks
+        q, k = self.prepare_score(q, k)
+        q_len, k_len = q.shape[2], k.shape[2]
+        use_dropout = self._dropout_layer is not None and bool(training)
+        outputs = []
+        for start in range(0, q_len, block):
+            stop = min(start + block, q_len)
+            k_stop = min(stop, k_len) if use_causal_mask else k_len
+            mask = None
+            if attention_mask is not None:
+                mask = attention_mask[:, start:stop, :k_stop]
+            if query_mask is not None:
+                mask = _and(mask, ops.expand_dims(query_mask[:, start:stop], -1))
+            if key_mask is not None:
+                mask = _and(mask, ops.expand_dims(key_mask[:, :k_stop], -2))
+            if use_causal_mask:
+                q_idx = ops.expand_dims(ops.arange(start, stop), -1)
+                mask = _and(mask, ops.expand_dims(ops.arange(k_stop) <= q_idx, 0))
+            if mask is not None:
+                mask = ops.expand_dims(mask, 1)
+            seed = self._dropout_layer.seed_generator.next() if use_dropout else None
+            attend = keras.remat(self._block_attention(mask, seed))
+            outputs.append(attend(q[:, :, start:stop], k[:, :, :k_stop], v[:, :, :k_stop]))
+        return outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=2)
+
+    def _block_attention(self, mask, seed):
+        # Masks and seeds are closed over: they take no gradient.
+        def attend(q, k, v):
+            weights = self.masked_softmax(self.score_prepared(q, k), mask)
+            if seed is not None:
+                weights = keras.random.dropout(weights, self.dropout, seed=_FixedSeed(seed))
+            return ops.matmul(weights, v)
+
+        return attend
+
     def get_config(self):
         config = super().get_config()
-        config.update({"dropout": self.dropout, "seed": self.seed})
+        config.update({"dropout": self.dropout, "seed": self.seed, "block_size": self.block_size})
         return config
 
 
 def _and(a, b):
     return b if a is None else ops.logical_and(a, b)
+
+
+class _FixedSeed(keras.random.SeedGenerator):
+    """A seed generator that always yields one given seed tensor.
+
+    `keras.random` takes seeds as integers or generators; this hands it a seed
+    drawn earlier, so a recomputed block draws the same dropout mask.
+    """
+
+    def __init__(self, seed):  # no state variable, on purpose
+        self._seed = seed
+
+    def next(self, ordered=True):
+        return self._seed

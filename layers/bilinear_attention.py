@@ -22,6 +22,8 @@ class BilinearAttention(BaseAttention):
         kernel_initializer: Initializer of W.
         dropout: Dropout rate on the attention weights, in [0, 1).
         seed: Integer seed of the dropout.
+        block_size: Query block size of the memory-bounded path (see
+            `BaseAttention`); None chooses it automatically.
         **kwargs: Standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -57,8 +59,14 @@ class BilinearAttention(BaseAttention):
         )
 
     def score(self, query, key):
+        return self.score_prepared(*self.prepare_score(query, key))
+
+    def prepare_score(self, query, key):
         # (q W) kᵀ: W is (Dq, Dk) or (H, Dq, Dk); matmul broadcasts the head axis.
-        return ops.matmul(ops.matmul(query, self.kernel), ops.swapaxes(key, -1, -2))
+        return ops.matmul(query, self.kernel), key
+
+    def score_prepared(self, query, key):
+        return ops.matmul(query, ops.swapaxes(key, -1, -2))
 
     def get_config(self):
         config = super().get_config()

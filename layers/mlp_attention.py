@@ -24,6 +24,8 @@ class MLPAttention(BaseAttention):
         bias_initializer: Initializer of b.
         dropout: Dropout rate on the attention weights, in [0, 1).
         seed: Integer seed of the dropout.
+        block_size: Query block size of the memory-bounded path (see
+            `BaseAttention`); None chooses it automatically.
         **kwargs: Standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -61,10 +63,16 @@ class MLPAttention(BaseAttention):
         )
 
     def score(self, query, key):
+        return self.score_prepared(*self.prepare_score(query, key))
+
+    def prepare_score(self, query, key):
+        # The hidden layer acts on the keys alone: once for all query blocks.
         bias = self.bias
         if len(bias.shape) == 2:  # per head: (H, Dq) -> (H, 1, Dq)
             bias = ops.expand_dims(bias, -2)
-        hidden = ops.tanh(ops.matmul(key, self.kernel) + bias)  # (B, H, Tv, Dq)
+        return query, ops.tanh(ops.matmul(key, self.kernel) + bias)  # (B, H, Tv, Dq)
+
+    def score_prepared(self, query, hidden):
         return ops.matmul(query, ops.swapaxes(hidden, -1, -2))
 
     def get_config(self):

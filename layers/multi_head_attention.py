@@ -35,6 +35,8 @@ class MultiHeadAttention(BaseAttention):
         bias_initializer: Initializer of the projection biases.
         dropout: Dropout rate on the attention weights, in [0, 1).
         seed: Integer seed of the dropout.
+        block_size: Query block size of the memory-bounded path (see
+            `BaseAttention`); None chooses it automatically.
         **kwargs: Standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -140,6 +142,15 @@ class MultiHeadAttention(BaseAttention):
 
     def score(self, query, key):
         return self.head_score.score(query, key)
+
+    def prepare_score(self, query, key):
+        return self.head_score.prepare_score(query, key)
+
+    def score_prepared(self, query, key):
+        return self.head_score.score_prepared(query, key)
+
+    def score_elements_per_pair(self):
+        return self.head_score.score_elements_per_pair()
 
     def merge(self, output):
         output = ops.einsum("bhqv,hvd->bqd", output, self.output_kernel)

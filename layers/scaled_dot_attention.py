@@ -22,6 +22,8 @@ class ScaledDotAttention(DotAttention):
     Args:
         dropout: Dropout rate on the attention weights, in [0, 1).
         seed: Integer seed of the dropout.
+        block_size: Query block size of the memory-bounded path (see
+            `BaseAttention`); None chooses it automatically.
         **kwargs: Standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -45,5 +47,11 @@ class ScaledDotAttention(DotAttention):
     """
 
     def score(self, query, key):
-        scale = 1.0 / math.sqrt(query.shape[-1])
-        return super().score(query * scale, key)
+        return self.score_prepared(*self.prepare_score(query, key))
+
+    def prepare_score(self, query, key):
+        # Scaling q (Tq · D values) is cheaper than scaling the logits (Tq · Tv).
+        return query * (1.0 / math.sqrt(query.shape[-1])), key
+
+    def score_prepared(self, query, key):
+        return super().score(query, key)

@@ -1,0 +1,329 @@
+"""`make bench`: forward + backward time and peak memory of our layers against the Keras built-ins.
+
+Each configuration (layer, sequence length T, batch B, jit on or off) runs in a
+fresh Python subprocess, so that its peak memory is its own: the child reads
+its resident-set high-water mark (`VmHWM` in /proc/self/status) and subtracts
+the resident set measured just before the first call (the interpreter,
+TensorFlow or JAX, the built layer and its inputs). One step is
+`loss = sum(out²)` and the gradients with respect to the input and every
+trainable weight, inside `tf.function` (optionally `jit_compile=True`) or
+`jax.jit`. After one warm-up (tracing, compiling) call, the step is timed
+`--repeats` times and the median is reported. Each of our layers is compared
+with a Keras built-in measured in the same run, as a ratio of medians.
+
+A child whose resident set passes `--max-gb` is stopped and reported as such;
+a built-in configuration whose estimated need exceeds it is not started.
+"""
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+MODEL_DIM = 256
+HEADS = 8
+UNITS = 128
+
+# name -> (what it is, the built-in it is compared with or None for a built-in)
+VARIANTS = {
+    "keras.MultiHeadAttention": ("keras.layers.MultiHeadAttention(8 heads)", None),
+    "multi_head": ("ours, MultiHeadAttention(8 heads, scaled_dot)", "keras.MultiHeadAttention"),
+    "keras.Attention": ("keras.layers.Attention(use_scale=True)", None),
+    "scaled_dot": ("ours, ScaledDotAttention", "keras.Attention"),
+    "keras.ops.dot_product_attention": ("keras.ops.dot_product_attention, 8 heads", None),
+    "keras.AdditiveAttention": ("keras.layers.AdditiveAttention", None),
+    "additive": ("ours, AdditiveAttention(units=128)", "keras.AdditiveAttention"),
+}
+DOT_FAMILY = [
+    "keras.MultiHeadAttention",
+    "multi_head",
+    "keras.Attention",
+    "scaled_dot",
+    "keras.ops.dot_product_attention",
+]
+ADDITIVE = ["keras.AdditiveAttention", "additive"]
+
+
+def _plan(quick):
+    """The (variant, B, T) configurations of a run."""
+    if quick:
+        return [(v, 8, t) for t in (128, 512) for v in DOT_FAMILY + ADDITIVE]
+    plan = [(v, 8, t) for t in (256, 1024) for v in DOT_FAMILY + ADDITIVE]
+    # The built-in additive layer needs ~18 GB at B = 8, T = 1024: B = 2 fits a shared machine.
+    plan += [(v, 2, 1024) for v in ADDITIVE] + [(v, 8, 4096) for v in ADDITIVE]
+    plan += [(v, 1, t) for t in (4096, 16384) for v in DOT_FAMILY]
+    return plan
+
+
+def _estimated_gb(variant, batch, length):
+    """A rough lower bound of a built-in's peak memory: the tensors it must hold at once."""
+    pairs = batch * length * length
+    if variant == "keras.AdditiveAttention":
+        return 2 * pairs * MODEL_DIM * 4 / 2**30  # the (B, Tq, Tv, D) tanh input and output
+    if variant in ("keras.MultiHeadAttention", "keras.ops.dot_product_attention"):
+        return 3 * pairs * HEADS * 4 / 2**30
+    if variant == "keras.Attention":
+        return 3 * pairs * 4 / 2**30
+    return 0.0
+
+
+# ------------------------------------------------------------------- child
+def _status_kb(field, path="/proc/self/status"):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in {path}")
+
+
+def _watch_memory(limit_gb):
+    """Ends the process (exit 3) as soon as its resident set passes `limit_gb`."""
+
+    def watch():
+        while True:
+            if _status_kb("VmRSS") > limit_gb * 2**20:
+                print(f"RESULT {json.dumps({'error': f'over {limit_gb:g} GB'})}", flush=True)
+                os._exit(3)
+            time.sleep(0.02)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _make_layer(variant, seq_len):
+    """The layer (None for a plain function) and a map x -> (call args, call kwargs)."""
+    import keras
+
+    from attention_zoo import layers
+
+    shape = (None, seq_len, MODEL_DIM)
+    if variant == "keras.ops.dot_product_attention":
+
+        def attend(x):
+            heads = keras.ops.reshape(x, (x.shape[0], seq_len, HEADS, MODEL_DIM // HEADS))
+            out = keras.ops.dot_product_attention(heads, heads, heads)
+            return keras.ops.reshape(out, x.shape)
+
+        return None, attend
+    if variant == "keras.MultiHeadAttention":
+        layer = keras.layers.MultiHeadAttention(HEADS, MODEL_DIM // HEADS)
+        layer.build(shape, shape)
+    elif variant in ("keras.Attention", "keras.AdditiveAttention"):
+        layer = (
+            keras.layers.Attention(use_scale=True)
+            if variant == "keras.Attention"
+            else keras.layers.AdditiveAttention()
+        )
+        layer.build([shape, shape])
+        return layer, lambda x: (([x, x],), {})
+    else:
+        kwargs = {"multi_head": {"num_heads": HEADS}, "additive": {"units": UNITS}}.get(variant, {})
+        layer = layers.get(variant, **kwargs)
+        layer.build(shape, shape)
+    return layer, lambda x: ((x, x), {})
+
+
+def _tf_step(layer, call_args, jit):
+    import tensorflow as tf
+
+    if layer is None:
+        weights, apply = [], call_args
+    else:
+        weights = list(layer.trainable_variables)
+
+        def apply(x):
+            args, kwargs = call_args(x)
+            return layer(*args, **kwargs)
+
+    @tf.function(jit_compile=jit)
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.square(apply(x)))
+        return loss, tape.gradient(loss, [x, *weights])
+
+    return lambda x: float(step(x)[0])
+
+
+def _jax_step(layer, call_args):
+    import jax
+    import jax.numpy as jnp
+
+    if layer is None:
+        grad = jax.jit(jax.value_and_grad(lambda x: jnp.sum(jnp.square(call_args(x)))))
+        return lambda x: float(grad(x)[0])
+    trainable = [v.value for v in layer.trainable_variables]
+    non_trainable = [v.value for v in layer.non_trainable_variables]
+
+    def loss(weights, x):
+        args, kwargs = call_args(x)
+        out, _ = layer.stateless_call(weights, non_trainable, *args, **kwargs)
+        return jnp.sum(jnp.square(out))
+
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+    return lambda x: float(grad(trainable, x)[0])
+
+
+def _child(spec):
+    _watch_memory(spec["max_gb"])
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    variant, batch, seq_len = spec["variant"], spec["batch"], spec["length"]
+    keras.utils.set_random_seed(0)
+    layer, call_args = _make_layer(variant, seq_len)
+    x = np.random.default_rng(0).normal(size=(batch, seq_len, MODEL_DIM)).astype("float32")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        step = _tf_step(layer, call_args, spec["jit"])
+    elif backend == "jax":
+        import jax.numpy as jnp
+
+        x = jnp.asarray(x)
+        step = _jax_step(layer, call_args)
+    else:
+        raise ValueError(f"backend must be tensorflow or jax. Received: backend={backend!r}")
+    baseline_kb = _status_kb("VmRSS")
+    step(x)  # trace and compile
+    times = []
+    for _ in range(spec["repeats"]):
+        start = time.perf_counter()
+        step(x)
+        times.append(1000 * (time.perf_counter() - start))
+    peak_gb = (_status_kb("VmHWM") - baseline_kb) / 2**20
+    result = {"ms": statistics.median(times), "peak_gb": peak_gb, "times_ms": times}
+    print(f"RESULT {json.dumps(result)}", flush=True)
+
+
+# ------------------------------------------------------------------ parent
+def _run_config(spec, backend, timeout):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-m", "attention_zoo.experiments.bench", "--child", json.dumps(spec)]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {timeout} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"error": f"exit {proc.returncode}: {tail[0][:120]}"}
+
+
+def run(plan, backend, jit_modes, repeats, max_gb, timeout):
+    """Runs every configuration in its own subprocess; returns one row dict per run."""
+    rows = []
+    total = len(plan) * len(jit_modes)
+    done = 0
+    for jit in jit_modes:
+        results = {}
+        for variant, batch, length in plan:
+            done += 1
+            mode = "jax.jit" if backend == "jax" else ("tf.function+XLA" if jit else "tf.function")
+            label = f"[{done}/{total}] {variant} B={batch} T={length} {mode}"
+            print(label + " ...", end=" ", flush=True)
+            need = _estimated_gb(variant, batch, length)
+            if need > max_gb:
+                result = {"error": f"needs > {need:.0f} GB, not started"}
+            else:
+                spec = {
+                    "variant": variant,
+                    "batch": batch,
+                    "length": length,
+                    "jit": jit,
+                    "repeats": repeats,
+                    "max_gb": max_gb,
+                }
+                result = _run_config(spec, backend, timeout)
+            results[(variant, batch, length)] = result
+            print(result.get("error") or f"{result['ms']:.1f} ms, {result['peak_gb']:.2f} GB")
+            reference = VARIANTS[variant][1]
+            ref = results.get((reference, batch, length), {}) if reference else {}
+            rows.append(_row(variant, batch, length, mode, result, reference, ref))
+        if backend == "jax":
+            break  # jax.jit is the only mode there
+    return rows
+
+
+def _ratio(ours, ref, key):
+    if "error" in ours or not ref or "error" in ref:
+        return ""
+    return f"{ours[key] / ref[key]:.2f}"
+
+
+def _row(variant, batch, length, mode, result, reference, ref):
+    ok = "error" not in result
+    return {
+        "variant": variant,
+        "B": batch,
+        "T": length,
+        "mode": mode,
+        "ms fwd+bwd": f"{result['ms']:.1f}" if ok else result["error"],
+        "peak GB": f"{result['peak_gb']:.2f}" if ok else "",
+        "vs": reference or "",
+        "time ratio": _ratio(result, ref, "ms") if reference else "",
+        "memory ratio": _ratio(result, ref, "peak_gb") if reference else "",
+    }
+
+
+COLUMNS = ["variant", "B", "T", "mode", "ms fwd+bwd", "peak GB", "vs", "time ratio", "memory ratio"]
+
+
+def format_markdown(rows):
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="T = 128 and 512 only")
+    parser.add_argument("--backend", choices=["tensorflow", "jax"], default=None)
+    parser.add_argument("--jit", choices=["off", "on", "both"], default="both")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--max-gb", type=float, default=None, help="stop a child above this RSS")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=None)
+    parser.add_argument("--lengths", nargs="+", type=int, default=None)
+    parser.add_argument("--out", default="runs/bench", help="folder of the CSV and Markdown")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(json.loads(args.child))
+        return
+    if args.repeats <= 0:
+        parser.error(f"--repeats must be a positive integer. Received: --repeats={args.repeats}")
+    backend = args.backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    max_gb = args.max_gb or 0.8 * _status_kb("MemAvailable", "/proc/meminfo") / 2**20
+    plan = _plan(args.quick)
+    if args.variants:
+        plan = [p for p in plan if p[0] in args.variants]
+    if args.lengths:
+        plan = [p for p in plan if p[2] in args.lengths]
+    jit_modes = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
+    print(f"backend {backend}, model size {MODEL_DIM}, {HEADS} heads, limit {max_gb:.1f} GB")
+    rows = run(plan, backend, jit_modes, args.repeats, max_gb, args.timeout)
+    table = format_markdown(rows)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"bench_{backend}" if backend == "jax" else out / f"bench_{backend}_jit-{args.jit}"
+    with open(stem.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    stem.with_suffix(".md").write_text(table + "\n")
+    print(f"Wrote {stem}.csv and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""The block-wise path against the direct path, for every registered layer.
+
+`block_size=4` forces query blocks of 4 rows on Tq = 7 (blocks of 4 and 3), so
+a block boundary falls inside every mask pattern below.
+"""
+
+import keras
+import numpy as np
+import pytest
+from layer_harness import gradients, lengths_mask, make_layer
+
+from attention_zoo import layers
+from attention_zoo.layers import base_attention
+
+NAMES = layers.available()
+B, TQ, TV, D = 2, 7, 6, 8
+BLOCK = 4
+
+
+def _pair(name, rng, **kwargs):
+    """A direct and a block-wise layer with the same non-trivial weights."""
+    direct = make_layer(name, **kwargs)
+    blocked = make_layer(name, block_size=BLOCK, **kwargs)
+    query = rng.normal(size=(B, TQ, D)).astype("float32")
+    value = rng.normal(size=(B, TV, D)).astype("float32")
+    direct(query, value)
+    blocked(query, value)
+    direct.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5 for w in direct.weights])
+    blocked.set_weights(direct.get_weights())
+    return direct, blocked, query, value
+
+
+def _masks():
+    query_mask = lengths_mask([TQ, 5], TQ)
+    value_mask = lengths_mask([5, 2], TV)
+    attention_mask = np.random.default_rng(3).random((B, TQ, TV)) < 0.7
+    attention_mask[0, 4] = False  # a row that sees nothing, inside the second block
+    return {
+        "none": {},
+        "query_mask": {"query_mask": query_mask},
+        "value_mask": {"value_mask": value_mask},
+        "attention_mask": {"attention_mask": attention_mask},
+        "causal": {"use_causal_mask": True},
+        "all": {
+            "query_mask": query_mask,
+            "value_mask": value_mask,
+            "attention_mask": attention_mask,
+            "use_causal_mask": True,
+        },
+    }
+
+
+MASKS = _masks()
+
+
+@pytest.fixture
+def block_calls(monkeypatch):
+    """Records the block size of every call that takes the block-wise path."""
+    calls = []
+    original = base_attention.BaseAttention._blockwise
+
+    def recording(self, q, k, v, masks, use_causal_mask, block, training):
+        calls.append(block)
+        return original(self, q, k, v, masks, use_causal_mask, block, training)
+
+    monkeypatch.setattr(base_attention.BaseAttention, "_blockwise", recording)
+    return calls
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_values_match_the_direct_path_under_every_mask(name, rng, block_calls):
+    direct, blocked, query, value = _pair(name, rng)
+    key = rng.normal(size=value.shape).astype("float32")
+    for mask, kwargs in MASKS.items():
+        block_calls.clear()
+        expected = np.asarray(direct(query, value, key, **kwargs))
+        got = np.asarray(blocked(query, value, key, **kwargs))
+        assert block_calls == [BLOCK], mask
+        assert np.all(np.isfinite(got)), mask
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=mask)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_match_the_direct_path(name, rng, block_calls):
+    direct, blocked, query, value = _pair(name, rng)
+    kwargs = MASKS["all"]
+    expected_w, expected_q = gradients(direct, query, value, **kwargs)
+    got_w, got_q = gradients(blocked, query, value, **kwargs)
+    assert block_calls
+    for got, expected in zip([*got_w, got_q], [*expected_w, expected_q], strict=True):
+        assert np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fully_masked_rows_are_finite_zeros(name, rng, block_calls):
+    _, blocked, query, value = _pair(name, rng)
+    value_mask = lengths_mask([TV, 0], TV)  # the second example has no valid key
+    attention_mask = np.ones((B, TQ, TV), bool)
+    attention_mask[0, 4] = False
+    out = np.asarray(blocked(query, value, value_mask=value_mask, attention_mask=attention_mask))
+    assert block_calls
+    assert np.all(np.isfinite(out))
+    if name != "multi_head":  # the output projection adds its bias to the zero context
+        assert np.all(out[0, 4] == 0) and np.all(out[1] == 0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scores_requested_build_the_full_matrix(name, rng, block_calls):
+    direct, blocked, query, value = _pair(name, rng)
+    block_calls.clear()
+    out, w = blocked(query, value, use_causal_mask=True, return_attention_scores=True)
+    expected_out, expected_w = direct(
+        query, value, use_causal_mask=True, return_attention_scores=True
+    )
+    assert not block_calls
+    np.testing.assert_allclose(np.asarray(w), np.asarray(expected_w), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(expected_out), rtol=1e-5, atol=1e-5)
+
+
+class _DroppedWeights(keras.layers.Layer):
+    """The direct path's weights times a fixed 0/1 keep mask, rescaled as dropout does."""
+
+    def __init__(self, attention, keep, rate):
+        super().__init__()
+        self.attention = attention
+        self.keep = keep
+        self.rate = rate
+
+    def call(self, query, value, key=None, training=None):
+        _, w = self.attention(query, value, key, return_attention_scores=True)
+        return w * self.keep / (1 - self.rate)
+
+
+SINGLE_HEAD = [name for name in NAMES if name != "multi_head"]
+
+
+@pytest.mark.parametrize("name", SINGLE_HEAD)
+def test_dropout_acts_on_normalised_weights_and_recomputes_the_same_mask(name, rng, block_calls):
+    rate = 0.5
+    # Value = identity (Tv = Dv), so the output *is* the dropped-out weight matrix.
+    query = rng.normal(size=(B, TQ, D)).astype("float32")
+    key = rng.normal(size=(B, TV, D)).astype("float32")
+    value = np.broadcast_to(np.eye(TV, dtype="float32"), (B, TV, TV)).copy()
+    plain = make_layer(name)
+    plain(query, value, key)
+    plain.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5 for w in plain.weights])
+
+    def dropped_layer():
+        layer = make_layer(name, block_size=BLOCK, dropout=rate, seed=11)
+        layer(query, value, key)
+        layer.set_weights(plain.get_weights())
+        return layer
+
+    first = dropped_layer()
+    first(query, value, key, training=True)  # the gradient helper below also calls twice
+    out = np.asarray(first(query, value, key, training=True))
+    assert block_calls
+    w = np.asarray(plain(query, value, key, return_attention_scores=True)[1])
+    keep = out != 0
+    np.testing.assert_allclose(out, np.where(keep, w / (1 - rate), 0), rtol=1e-5, atol=1e-6)
+    assert 0.3 < keep.mean() < 0.7
+    again = np.asarray(dropped_layer()(query, value, key, training=True))
+    again_second = np.asarray(dropped_layer()(query, value, key, training=True))
+    np.testing.assert_array_equal(again, again_second)  # seeded
+    assert not np.array_equal(again, out)  # a new mask on each call
+
+    # The backward pass recomputes each block: it must drop what the forward pass dropped.
+    got_w, got_q = gradients(dropped_layer(), query, value, key=key, training=True)
+    reference = _DroppedWeights(plain, keep.astype("float32"), rate)
+    expected_w, expected_q = gradients(reference, query, value, key=key)
+    for got, expected in zip([*got_w, got_q], [*expected_w, expected_q], strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_in_multi_head_blocks_is_seeded_and_training_only(rng, block_calls):
+    direct, _, query, value = _pair("multi_head", rng)
+    make = lambda: make_layer("multi_head", block_size=BLOCK, dropout=0.5, seed=5)  # noqa: E731
+    layer, twin = make(), make()
+    for each in (layer, twin):
+        each(query, value)
+        each.set_weights(direct.get_weights())
+    reference = np.asarray(direct(query, value))
+    np.testing.assert_allclose(np.asarray(layer(query, value)), reference, rtol=1e-5, atol=1e-5)
+    trained = np.asarray(layer(query, value, training=True))
+    assert not np.allclose(trained, reference, atol=1e-4)
+    twin(query, value)
+    np.testing.assert_array_equal(np.asarray(twin(query, value, training=True)), trained)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_automatic_threshold_picks_the_block_path(name, block_calls, monkeypatch):
+    monkeypatch.setattr(base_attention, "_AUTO_BLOCK_ELEMENTS", 60)
+    monkeypatch.setattr(base_attention, "_BLOCK_ELEMENTS", 30)
+    query, value = np.ones((B, TQ, D), "float32"), np.ones((B, TV, D), "float32")
+    small = make_layer(name)
+    small(query[:, :2], value[:, :2])
+    assert not block_calls
+    big = make_layer(name)
+    out = big(query, value)
+    assert len(block_calls) == 1 and 1 <= block_calls[0] < TQ
+    assert tuple(out.shape) == (B, TQ, D)
+
+
+def test_block_size_picks_equal_blocks_under_the_budget(monkeypatch):
+    monkeypatch.setattr(base_attention, "_AUTO_BLOCK_ELEMENTS", 0)
+    monkeypatch.setattr(base_attention, "_BLOCK_ELEMENTS", 4 * 100 * 40)
+    layer = layers.ScaledDotAttention()
+    q = keras.ops.zeros((4, 1, 100, 8))
+    k = keras.ops.zeros((4, 1, 40, 8))
+    assert layer.query_block_size(q, k) == 100  # one block fits
+    monkeypatch.setattr(base_attention, "_BLOCK_ELEMENTS", 4 * 30 * 40)
+    assert layer.query_block_size(q, k) == 25  # 4 blocks of 25, not 30 + 30 + 30 + 10
+    monkeypatch.setattr(base_attention, "_BLOCK_ELEMENTS", 1)
+    block = layer.query_block_size(q, k)
+    assert -(-100 // block) <= base_attention._MAX_BLOCKS
+    unknown = keras.KerasTensor((None, 1, None, 8))
+    assert layer.query_block_size(unknown, k) is None
+
+
+@pytest.mark.parametrize("block_size", [0, -2, 2.5, "8", True])
+def test_bad_block_size_is_rejected(block_size):
+    for name in NAMES:
+        with pytest.raises(ValueError, match=f"block_size.*Received: block_size={block_size!r}"):
+            make_layer(name, block_size=block_size)
+
+
+def test_block_size_is_in_the_config():
+    for name in NAMES:
+        layer = make_layer(name, block_size=16)
+        config = layer.get_config()
+        assert config["block_size"] == 16
+        assert type(layer).from_config(config).block_size == 16
+
+
+def test_jit_compiled_training_step_on_the_block_path(rng, block_calls):
+    query_in = keras.Input((TQ, D))
+    out = layers.MultiHeadAttention(num_heads=2, block_size=BLOCK)(query_in, query_in)
+    model = keras.Model(query_in, keras.layers.Dense(1)(out))
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    x = rng.normal(size=(4, TQ, D)).astype("float32")
+    eager_loss = float(np.mean(np.square(np.asarray(model(x)))))
+    assert block_calls
+    # One batch: the reported loss is computed, in the compiled step, before the update.
+    history = model.fit(x, np.zeros((4, TQ, 1), "float32"), batch_size=4, epochs=1, verbose=0)
+    np.testing.assert_allclose(history.history["loss"][0], eager_loss, rtol=1e-5)
