@@ -145,9 +145,9 @@ class TextClassifierTask(Task):
     name = "text_classifier"
     objective = ("val_accuracy", "max")
     batch_size = 64
-    quick_epochs = 4
+    quick_epochs = 3
     model_class = zoo.TextClassifier
-    length = 32
+    length = 24
 
     def variants(self):
         return ["none", *layers.available()]
@@ -157,8 +157,8 @@ class TextClassifierTask(Task):
             if path is not None:
                 raise ValueError(f"--data needs --preset full. Received: --data={path}")
             vocabulary = text_data.task_vocabulary()
-            train = text_data.make_text_task(2000, self.length, negation_rate=0.3, seed=seed)
-            val = text_data.make_text_task(600, self.length, negation_rate=0.3, seed=seed + 1)
+            train = text_data.make_text_task(1200, self.length, negation_rate=0.3, seed=seed)
+            val = text_data.make_text_task(300, self.length, negation_rate=0.3, seed=seed + 1)
         else:
             train, val, vocabulary = _real_texts(path, self.length, seed)
         vectorizer = keras.layers.TextVectorization(
@@ -241,9 +241,9 @@ class GlimpseTask(Task):
             if path is not None:
                 raise ValueError(f"--data needs --preset full. Received: --data={path}")
             x, y = image_data.load_digits_canvas(
-                canvas_size=self.canvas, num_fragments=2, seed=seed
+                1200, canvas_size=self.canvas, num_fragments=1, seed=seed
             )
-            cut = 1500
+            cut = 900
         else:
             # The paper's 60 x 60 cluttered MNIST from the IDX files in the --data folder
             # (or tensorflow-datasets when it is not given).
@@ -290,7 +290,7 @@ class TranslatorTask(Task):
     name = "translator"
     objective = ("val_exact_match", "max")
     batch_size = 64
-    quick_epochs = 4
+    quick_epochs = 3
     model_class = zoo.Translator
     decoder = "luong"
 
@@ -303,8 +303,8 @@ class TranslatorTask(Task):
         if preset == "quick":
             if path is not None:
                 raise ValueError(f"--data needs --preset full. Received: --data={path}")
-            train = translation_data.dates(2000, seed=seed)
-            val = translation_data.dates(400, seed=seed + 1)
+            train = translation_data.dates(1200, seed=seed)
+            val = translation_data.dates(300, seed=seed + 1)
             split = "char"
         else:
             if path is None:
