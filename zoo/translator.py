@@ -368,7 +368,7 @@ class Translator(keras.Model):
             self._cache.searches[key] = tf.function(run, reduce_retracing=True)
         return self._cache.searches[key]
 
-    def _start(self, tf, source_ids):
+    def _start(self, source_ids):
         memory, memory_mask, state = self.encoder(source_ids)
         return memory, memory_mask, self.decoder.start_state(state, memory)
 
@@ -379,7 +379,7 @@ class Translator(keras.Model):
         return tf.where((ids == _text.PAD) | (ids == _text.START), -1e9, 0.0)
 
     def _greedy(self, tf, source_ids, max_length):
-        memory, memory_mask, state = self._start(tf, source_ids)
+        memory, memory_mask, state = self._start(source_ids)
         batch = tf.shape(source_ids)[0]
         never = self._never_emitted(tf)
         token = tf.fill([batch], _text.START)
@@ -395,7 +395,7 @@ class Translator(keras.Model):
         return tf.stack(tokens, axis=1), tf.stack(weights, axis=1)
 
     def _beam(self, tf, source_ids, max_length, width, alpha):
-        memory, memory_mask, state = self._start(tf, source_ids)
+        memory, memory_mask, state = self._start(source_ids)
         batch = tf.shape(source_ids)[0]
         source_len = tf.shape(memory)[1]
         vocab = len(self.target_vocabulary) + len(_text.RESERVED)
