@@ -154,8 +154,7 @@ class TextClassifierTask(Task):
 
     def data(self, preset, seed, path=None):
         if preset == "quick":
-            if path is not None:
-                raise ValueError(f"--data needs --preset full. Received: --data={path}")
+            _generated_only(path)
             vocabulary = text_data.task_vocabulary()
             train = text_data.make_text_task(1200, self.length, negation_rate=0.3, seed=seed)
             val = text_data.make_text_task(300, self.length, negation_rate=0.3, seed=seed + 1)
@@ -190,6 +189,11 @@ class TextClassifierTask(Task):
         text = data["val_texts"][0]
         model.plot_attention(text, str(path), class_names=["negative", "positive"])
         return True
+
+
+def _generated_only(path):
+    if path is not None:
+        raise ValueError(f"--data needs --preset full. Received: --data={path}")
 
 
 def _real_texts(path, length, seed):
@@ -238,8 +242,7 @@ class GlimpseTask(Task):
         from attention_zoo.zoo import image_data
 
         if preset == "quick":
-            if path is not None:
-                raise ValueError(f"--data needs --preset full. Received: --data={path}")
+            _generated_only(path)
             x, y = image_data.load_digits_canvas(
                 1200, canvas_size=self.canvas, num_fragments=1, seed=seed
             )
@@ -301,8 +304,7 @@ class TranslatorTask(Task):
         from attention_zoo.zoo import translation_data
 
         if preset == "quick":
-            if path is not None:
-                raise ValueError(f"--data needs --preset full. Received: --data={path}")
+            _generated_only(path)
             train = translation_data.dates(1200, seed=seed)
             val = translation_data.dates(300, seed=seed + 1)
             split = "char"
