@@ -38,12 +38,13 @@ BUILTIN = "builtin_tf_tutorial"
 
 
 def variants():
-    """Name -> Translator kwargs: each score on the Luong decoder, plus the other decoders."""
+    """Name -> Translator kwargs: each score on the Luong and Bahdanau decoders, and the rest."""
     table = {
         f"luong_{name}": {"decoder": "luong", "attention": name} for name in layers.available()
     }
     table["luong_none"] = {"decoder": "luong", "attention": "none"}
-    table["bahdanau_additive"] = {"decoder": "bahdanau", "attention": "additive"}
+    for name in layers.available():
+        table[f"bahdanau_{name}"] = {"decoder": "bahdanau", "attention": name}
     table["transformer_scaled_dot"] = {"decoder": "transformer", "attention": "scaled_dot"}
     return table
 
@@ -246,6 +247,31 @@ def markdown(summary, args):
     return "\n".join(lines) + "\n"
 
 
+def _read_runs(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key in ("seed", "params", "train_steps", "epochs_started"):
+            row[key] = int(row[key])
+        for key in ("bleu", "exact_match"):
+            row[key] = float(row[key])
+    return rows
+
+
+def _write_outputs(rows, args, out):
+    fields = list(rows[0])
+    with open(out / "runs.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = summarize(rows)
+    (out / "summary.md").write_text(markdown(summary, args), encoding="utf-8")
+    with open(out / "summary.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/fra-eng/fra.txt")
@@ -268,7 +294,21 @@ def main(argv=None):
     parser.add_argument(
         "--append", action="store_true", help="add to the runs already in OUT/runs.csv"
     )
+    parser.add_argument(
+        "--from-runs",
+        nargs="+",
+        default=None,
+        help="only merge these runs.csv files into OUT's runs.csv and summary (no training)",
+    )
     args = parser.parse_args(argv)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.from_runs:
+        rows = [row for path in args.from_runs for row in _read_runs(path)]
+        args.all_seeds = {r["seed"] for r in rows}
+        _write_outputs(rows, args, out)
+        print(markdown(summarize(rows), args))
+        return
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
@@ -283,17 +323,9 @@ def main(argv=None):
     train, test = translation_data.split_pairs(pairs, args.test_size, seed=0)
     print(f"{len(train)} training pairs, {len(test)} test pairs", flush=True)
 
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, fields = [], None
+    rows = []
     if args.append and (out / "runs.csv").exists():
-        with open(out / "runs.csv", newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                for key in ("seed", "params", "train_steps", "epochs_started"):
-                    row[key] = int(row[key])
-                for key in ("bleu", "exact_match"):
-                    row[key] = float(row[key])
-                rows.append(row)
+        rows = _read_runs(out / "runs.csv")
     args.all_seeds = {r["seed"] for r in rows} | set(args.seeds)
     for seed in args.seeds:
         for name in names:
@@ -305,17 +337,7 @@ def main(argv=None):
                 f"| {row['example']}",
                 flush=True,
             )
-            fields = fields or list(row)
-            with open(out / "runs.csv", "w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(rows)
-            summary = summarize(rows)
-            (out / "summary.md").write_text(markdown(summary, args), encoding="utf-8")
-            with open(out / "summary.csv", "w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=list(summary[0]))
-                writer.writeheader()
-                writer.writerows(summary)
+            _write_outputs(rows, args, out)
     print()
     print(markdown(summarize(rows), args))
     print(f"Wrote {out}/runs.csv, summary.csv, summary.md")
