@@ -5,11 +5,12 @@ from keras import ops
 
 from attention_zoo.layers.base_attention import check_positive_int
 from attention_zoo.zoo._conv_trunk import check_filters, check_image_shape, conv_trunk
+from attention_zoo.zoo._image_classifier import DigitsClassifierDefaults
 from attention_zoo.zoo._registry import register_model
 
 
 @register_model("glimpse_cnn")
-class ConvNetClassifier(keras.Model):
+class ConvNetClassifier(DigitsClassifierDefaults, keras.Model):
     """A small CNN without attention: the baseline of the glimpse models.
 
     Formula (F the same convolutional trunk as `SoftGlimpseClassifier`):
@@ -67,18 +68,7 @@ class ConvNetClassifier(keras.Model):
         self.trunk = conv_trunk(self.filters, name="trunk")
         self.hidden = keras.layers.Dense(units, activation="relu", name="hidden")
         self.classifier = keras.layers.Dense(num_classes, activation="softmax", name="classifier")
-        self.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-
-    @classmethod
-    def example_batch(cls, batch_size=4, seed=0):
-        """A small deterministic batch of built-in digits on a 32 x 32 canvas: (x, y)."""
-        from attention_zoo.zoo.image_data import load_digits_canvas
-
-        return load_digits_canvas(batch_size, canvas_size=32, seed=seed)
+        self.compile_default()
 
     def build(self, input_shape):
         if len(input_shape) != 4:

@@ -9,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from attention_zoo.layers.base_attention import check_positive_int
+from attention_zoo.zoo._image_classifier import DigitsClassifierDefaults
 from attention_zoo.zoo._registry import register_model
 from attention_zoo.zoo.glimpse_sensor import GlimpseSensor
 
@@ -28,7 +29,7 @@ def _check_image_shape(image_shape):
 
 
 @register_model("ram")
-class RecurrentAttentionModel(keras.Model):
+class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
     """The Recurrent Attention Model: a recurrent agent that classifies from a few hard glimpses.
 
     Formula (one episode of T glimpses; ρ the `GlimpseSensor`, h_{-1} = 0):
@@ -134,18 +135,7 @@ class RecurrentAttentionModel(keras.Model):
         )
         self.classifier = dense(num_classes, "classifier", activation="softmax")
         self.seed_generator = keras.random.SeedGenerator(seed, name="location_seed")
-        self.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-
-    @classmethod
-    def example_batch(cls, batch_size=4, seed=0):
-        """A small deterministic batch of built-in digits on a 32 x 32 canvas: (x, y)."""
-        from attention_zoo.zoo.image_data import load_digits_canvas
-
-        return load_digits_canvas(batch_size, canvas_size=32, seed=seed)
+        self.compile_default()
 
     def build(self, input_shape):
         self.sensor.check_image_shape(input_shape)

@@ -6,11 +6,12 @@ from keras import ops
 from attention_zoo import layers as attention_layers
 from attention_zoo.layers.base_attention import check_positive_int
 from attention_zoo.zoo._conv_trunk import check_filters, check_image_shape, conv_trunk
+from attention_zoo.zoo._image_classifier import DigitsClassifierDefaults
 from attention_zoo.zoo._registry import register_model
 
 
 @register_model("soft_glimpse")
-class SoftGlimpseClassifier(keras.Model):
+class SoftGlimpseClassifier(DigitsClassifierDefaults, keras.Model):
     """Classifies an image from N soft glimpses: attention over a grid of CNN features.
 
     Formula (F the convolutional trunk, P a learned position embedding):
@@ -92,18 +93,7 @@ class SoftGlimpseClassifier(keras.Model):
         self.initial_state = keras.layers.Dense(units, activation="tanh", name="initial_state")
         self.core = keras.layers.GRUCell(units, name="core")
         self.classifier = keras.layers.Dense(num_classes, activation="softmax", name="classifier")
-        self.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-
-    @classmethod
-    def example_batch(cls, batch_size=4, seed=0):
-        """A small deterministic batch of built-in digits on a 32 x 32 canvas: (x, y)."""
-        from attention_zoo.zoo.image_data import load_digits_canvas
-
-        return load_digits_canvas(batch_size, canvas_size=32, seed=seed)
+        self.compile_default()
 
     @property
     def grid_shape(self):
