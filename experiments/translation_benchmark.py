@@ -6,7 +6,8 @@ Protocol (from the data's README): shuffle the pairs with seed 0, the last
 thread), then translates the test sources greedily. Reported: corpus BLEU
 (sacrebleu, `tokenize="none"`) and exact match, both against the references
 written in the models' own word tokens (lowercase, punctuation split off),
-mean +- std over `--seeds`.
+mean +- std over `--seeds`. For the first seed, each zoo model also draws its
+alignment of one test sentence (`OUT/alignment_<variant>.png`).
 
 The baseline is built from Keras built-ins only, after TensorFlow's "Neural
 machine translation with attention" tutorial: bidirectional GRU encoder
@@ -188,6 +189,10 @@ def run_one(name, kwargs, train, test, args, seed):
     else:
         hypotheses = _translate_in_batches(template.translate, sources)
     decode_seconds = time.perf_counter() - start
+    if name != BUILTIN and seed == args.seeds[0]:
+        # The alignment of the first test sentence of 8 words or more, one picture per variant.
+        text = next((s for s in sources if len(s.split()) >= 8), sources[0])
+        template.plot_alignment(text, pathlib.Path(args.out) / f"alignment_{name}.png")
     # Hypotheses and references are already in the models' word tokens: no re-tokenizing.
     bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none", force=True).score
     exact = float(np.mean([h == r for h, r in zip(hypotheses, references, strict=True)]))
