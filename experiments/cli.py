@@ -51,7 +51,13 @@ def _parser():
     compare.add_argument("--executions", type=int, help="seeds per configuration")
     compare.add_argument("--max-trials", type=int, help="trials for random/bayesian tuners")
     compare.add_argument("--seed", type=int, default=0)
-    compare.add_argument("--data", help="a user's data path, for --preset full")
+    compare.add_argument(
+        "--data",
+        action="append",
+        metavar="[MODEL=]PATH",
+        help="a user's data for --preset full: MODEL=PATH per model (repeatable), "
+        "or PATH alone with a single --model",
+    )
     compare.add_argument("--strategy", choices=["none", "mirrored"], default="none")
     compare.add_argument("--overwrite", action="store_true", help="discard a previous sweep")
     compare.add_argument("--out", default="runs/compare", help="output directory")
@@ -101,9 +107,10 @@ def _cmd_compare(args):
 
         strategy = tf.distribute.MirroredStrategy()
     variants = args.variants.split(",") if args.variants else None
+    models = args.model or sorted(TASKS)
     try:
         rows = compare_mod.compare(
-            models=args.model or sorted(TASKS),
+            models=models,
             out=args.out,
             preset=args.preset,
             tuner=args.tuner,
@@ -112,7 +119,7 @@ def _cmd_compare(args):
             executions=executions,
             max_trials=args.max_trials,
             seed=args.seed,
-            data_path=args.data,
+            data_paths=_data_paths(args.data, models),
             variants=variants,
             strategy=strategy,
             overwrite=args.overwrite,
@@ -123,6 +130,32 @@ def _cmd_compare(args):
         print(compare_mod.format_leaderboard(rows))
         print(f"\nLeaderboard, plots, best models and TensorBoard logs in {args.out}")
     return 0
+
+
+def _data_paths(values, models):
+    """{model: path} from the --data arguments: MODEL=PATH each, or one PATH for one model."""
+    from attention_zoo.experiments.tasks import TASKS
+
+    paths = {}
+    for value in values or []:
+        model, sep, path = value.partition("=")
+        if sep and model in TASKS and model not in models:
+            raise UsageError(
+                f"--data names a model that is not compared ({', '.join(models)}). "
+                f"Received: --data={value}"
+            )
+        if not sep or model not in models:
+            if len(models) != 1 or len(values) != 1:
+                raise UsageError(
+                    "--data must be MODEL=PATH for one of the compared models "
+                    f"({', '.join(models)}), or a PATH alone with a single --model. "
+                    f"Received: --data={value}"
+                )
+            model, path = models[0], value
+        if model in paths:
+            raise UsageError(f"--data names {model} twice. Received: --data={value}")
+        paths[model] = path
+    return paths
 
 
 def _cmd_train(args):

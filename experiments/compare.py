@@ -9,6 +9,7 @@ Tuner reloads its oracle, completed trials are kept, the trial that was running
 is run again from its start. The leaderboard is computed from the trial records.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -113,7 +114,9 @@ class _SweepMixin:
         for execution in range(sweep.executions):
             seed = sweep.seed + execution
             keras.utils.set_random_seed(seed)
-            model = self.hypermodel.build(hp)
+            with self._strategy_scope():
+                # Keras Tuner builds in the strategy's scope only in its own run_trial.
+                model = self.hypermodel.build(hp)
             budget = _Budget(sweep.budget_seconds)
             callbacks = [budget]
             tb_dir = sweep.out / "tensorboard" / task.name / f"trial_{trial.trial_id}_seed_{seed}"
@@ -161,6 +164,10 @@ class _SweepMixin:
         _atomic_write_json(trial_dir / "record.json", result)
         sweep.trial_done(trial)
         return [{task.objective[0]: e["metric"]} for e in executions]
+
+    def _strategy_scope(self):
+        strategy = self.distribution_strategy
+        return contextlib.nullcontext() if strategy is None else strategy.scope()
 
 
 def _write_hparams(log_dir, values, seed, metric_name, metric):
@@ -238,7 +245,9 @@ class Sweep:
         tuner = cls(**kwargs)
         self.total = self.max_trials
         if self.tuner_name == "grid":
-            self.total = len(grid_points(self.task, self.variants))
+            self.total = len(
+                grid_points(self.task, self.variants, self.data.get("preset", "quick"))
+            )
         elif self.tuner_name == "hyperband":
             self.total = "?"
         self.started = time.perf_counter()
@@ -280,10 +289,10 @@ class Sweep:
         return rows
 
 
-def grid_points(task, variants):
+def grid_points(task, variants, preset="quick"):
     """Every hyperparameter combination of the task's conditional space, as a grid walks it."""
     hp = keras_tuner.HyperParameters()
-    task.declare(hp, variants)
+    task.declare(hp, variants, preset)
     points = [{}]
     for param in hp.space:
         expanded = []
@@ -335,15 +344,19 @@ def compare(
     executions=2,
     max_trials=None,
     seed=0,
-    data_path=None,
+    data_paths=None,
     variants=None,
     strategy=None,
     overwrite=False,
 ):
     """Runs (or resumes) the comparison and returns the leaderboard rows.
 
-    Every argument is checked before any training starts; a bad one raises SweepError.
+    `data_paths` maps a model to a user's data (a file or folder) for the full
+    preset; models without an entry use their default data. Every argument is
+    checked, and every model's data loaded, before any training starts; a bad
+    one raises SweepError.
     """
+    data_paths = dict(data_paths or {})
     out = pathlib.Path(out)
     if not models:
         raise SweepError("--model must name at least one model. Received: --model=")
@@ -380,6 +393,12 @@ def compare(
         if not wanted:
             raise SweepError(f"No variant of {task.name} selected. Known: {', '.join(known)}")
         chosen[task.name] = wanted
+    stray = sorted(set(data_paths) - set(models))
+    if stray:
+        raise SweepError(
+            f"--data names a model that is not compared. Received: --data {stray[0]}=..., "
+            f"--model {' '.join(models)}"
+        )
     _check_writable(out)
     spec = {
         "models": list(models),
@@ -391,14 +410,22 @@ def compare(
         "executions": executions,
         "max_trials": max_trials,
         "seed": seed,
-        "data": None if data_path is None else str(data_path),
+        "data": {m: str(p) for m, p in sorted(data_paths.items())} or None,
     }
     _check_spec(out, spec, overwrite)
+
+    datasets = {}
+    for task in tasks:
+        path = data_paths.get(task.name)
+        try:
+            datasets[task.name] = task.data(preset, seed, path)
+        except (ValueError, FileNotFoundError) as err:
+            raise SweepError(f"{task.name} data: {err}") from None
 
     role = _role()
     all_rows = []
     for task in tasks:
-        data = task.data(preset, seed, data_path)
+        data = datasets[task.name]
         sweep = Sweep(
             task,
             data,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from attention_zoo.experiments import cli
@@ -37,6 +38,23 @@ def _run_cli(args, **kwargs):
         ([*KR, "--executions", "0"], "--executions must be at least 1"),
         ([*KR, "--out", "/proc/no_such_dir"], "--out must be a writable directory"),
         (["train", "--model", "kernel_regression", "--variant", "x", "--out", "m.keras"], "x"),
+        ([*KR, "--data", "points.csv"], "kernel_regression has only its generated data"),
+        (
+            ["compare", "--model", "text_classifier", "--model", "translator", "--data", "x.csv"],
+            "--data must be MODEL=PATH",
+        ),
+        ([*KR, "--data", "translator=pairs.txt"], "--data names a model that is not compared"),
+        (
+            ["compare", "--model", "text_classifier", "--data", "reviews.csv"],
+            "text_classifier data: --data needs --preset full",
+        ),
+        (
+            [
+                *["compare", "--model", "text_classifier", "--preset", "full"],
+                *["--budget-epochs", "1", "--data", "/no/such/reviews.csv"],
+            ],
+            "text_classifier data:",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_before_training(args, message, capsys, tmp_path):
@@ -199,3 +217,82 @@ def test_every_comparison_task_runs_its_quick_preset(task, tmp_path, capsys):
     assert {r["variant"] for r in rows} == set(chosen)
     assert all(0.0 <= r["metric_mean"] <= 1.0 for r in rows)
     assert (tmp_path / "best" / task / f"{variants[-1]}.png").exists()
+
+
+def test_mirrored_strategy_builds_the_models_in_its_scope(tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    scopes = []
+
+    class CountingMirroredStrategy(tf.distribute.MirroredStrategy):
+        def scope(self):
+            scopes.append(self)
+            return super().scope()
+
+    monkeypatch.setattr(tf.distribute, "MirroredStrategy", CountingMirroredStrategy)
+    args = [*KR, "--budget-epochs", "2", "--executions", "1"]
+    assert cli.main([*args, "--strategy", "mirrored", "--out", str(tmp_path / "mirrored")]) == 0
+    assert scopes  # Keras Tuner built and fitted the trials under the strategy
+    assert cli.main([*args, "--out", str(tmp_path / "plain")]) == 0
+    mirrored, plain = (
+        {
+            r["variant"]: r["metric_mean"]
+            for r in json.loads((tmp_path / d / "leaderboard.json").read_text())
+        }
+        for d in ("mirrored", "plain")
+    )
+    # One replica on this machine: the same training, so the same result.
+    assert mirrored == pytest.approx(plain, rel=1e-5)
+
+
+FULL_MODELS = ("text_classifier", "glimpse", "translator")
+FULL_ARGS = ["--preset", "full", "--budget-epochs", "1", "--executions", "1"]
+
+
+def _check_full_sweep(out):
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert {(r["model"], r["variant"]) for r in rows} == {
+        (m, v) for m in FULL_MODELS for v in ("none", "dot")
+    }
+    assert all(0.0 <= r["metric_mean"] <= 1.0 for r in rows)
+    for model in FULL_MODELS:
+        assert (out / "best" / model / "dot.keras").exists()
+
+
+def test_full_preset_on_a_users_files(tmp_path, rng):
+    import gzip
+
+    words = ["good", "bad", "plot", "film", "not", "great", "dull", "actor", "scene"]
+    lines = ["text,label"]
+    for i in range(60):
+        lines.append(" ".join(rng.choice(words, size=6)) + f",{i % 2}")
+    (tmp_path / "reviews.csv").write_text("\n".join(lines) + "\n")
+    pairs = [f"i see {w}.\tje vois {w}." for w in words * 7]
+    (tmp_path / "pairs.txt").write_text("\n".join(pairs) + "\n")
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+
+    def idx(array):
+        header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+        return gzip.compress(header + array.tobytes(), mtime=0)
+
+    images = rng.integers(0, 256, size=(50, 28, 28), dtype=np.uint8)
+    labels = (np.arange(50) % 10).astype(np.uint8)
+    (mnist / "t10k-images-idx3-ubyte.gz").write_bytes(idx(images))
+    (mnist / "t10k-labels-idx1-ubyte.gz").write_bytes(idx(labels))
+
+    args = ["compare", *FULL_ARGS, "--variants", "none,dot"]
+    args += [x for m in FULL_MODELS for x in ("--model", m)]
+    args += ["--data", f"text_classifier={tmp_path / 'reviews.csv'}"]
+    args += ["--data", f"translator={tmp_path / 'pairs.txt'}", "--data", f"glimpse={mnist}"]
+    assert cli.main([*args, "--out", str(tmp_path / "sweep")]) == 0
+    _check_full_sweep(tmp_path / "sweep")
+
+
+def test_full_preset_through_tensorflow_datasets_offline(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    args = ["compare", *FULL_ARGS, "--variants", "none,dot"]
+    args += [x for m in FULL_MODELS for x in ("--model", m)]
+    with tfds.testing.mock_data(num_examples=40):
+        assert cli.main([*args, "--out", str(tmp_path / "sweep")]) == 0
+    _check_full_sweep(tmp_path / "sweep")
