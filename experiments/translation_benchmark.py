@@ -39,11 +39,23 @@ BUILTIN = "builtin_tf_tutorial"
 
 
 def variants():
-    """Name -> Translator kwargs: each score on the Luong and Bahdanau decoders, and the rest."""
+    """Name -> Translator kwargs of every variant the benchmark knows.
+
+    Each score of `layers.available()` on the Luong decoder with both readouts
+    (`luong_<score>`: tanh(W_c [c_t; s_t]); `luong_residual_<score>`:
+    LayerNorm(s_t + c_t)) and on the Bahdanau decoder; `luong_none` and
+    `luong_residual_none` without attention; the transformer decoder.
+    """
     table = {
         f"luong_{name}": {"decoder": "luong", "attention": name} for name in layers.available()
     }
     table["luong_none"] = {"decoder": "luong", "attention": "none"}
+    for name in [*layers.available(), "none"]:
+        table[f"luong_residual_{name}"] = {
+            "decoder": "luong",
+            "attention": name,
+            "readout": "residual",
+        }
     for name in layers.available():
         table[f"bahdanau_{name}"] = {"decoder": "bahdanau", "attention": name}
     table["transformer_scaled_dot"] = {"decoder": "transformer", "attention": "scaled_dot"}

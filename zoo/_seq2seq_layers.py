@@ -12,6 +12,8 @@ from keras import ops
 
 from attention_zoo import layers as attention_layers
 
+LUONG_READOUTS = ("attentional", "residual")
+
 
 def _rnn_class(cell):
     return {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[cell]
@@ -184,34 +186,60 @@ class BahdanauDecoder(_RNNDecoderBase):
 
 
 class LuongDecoder(_RNNDecoderBase):
-    """Luong et al. (2015), global attention: query = current state s_t; attentional state.
+    """Luong et al. (2015), global attention: query = current state s_t; then a readout.
 
-        s_t = cell(E y_(t-1), s_(t-1));  c_t = attention(s_t, memory)
-        h~_t = tanh(W_c [c_t; s_t]);     logits_t = W_o h~_t
+        s_t = cell(E y_(t-1), s_(t-1));  c_t = attention(s_t, memory);  logits_t = W_o r_t
+
+    with the readout r_t (`readout=`):
+
+        "attentional": r_t = tanh(W_c [c_t; s_t])      (Luong's attentional state)
+        "residual":    r_t = LayerNorm(s_t + c_t)      (TensorFlow's NMT tutorial)
 
     Without input feeding, so training runs the cell over the whole sequence
     and attends for all steps at once.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, readout="attentional", **kwargs):
         super().__init__(*args, **kwargs)
+        if readout not in LUONG_READOUTS:
+            raise ValueError(
+                f"readout must be one of {LUONG_READOUTS}. Received: readout={readout!r}"
+            )
+        self.readout = readout
         self.rnn = keras.layers.RNN(
             self.cell, return_sequences=True, dtype=self.dtype_policy, name="decoder_rnn"
         )
-        self.combine = keras.layers.Dense(
-            self.units, activation="tanh", use_bias=False, dtype=self.dtype_policy, name="combine"
-        )
+        # Only the readout's own layer is created, so that an "attentional" decoder has
+        # exactly the weights (and .keras files) it had before `readout` existed.
+        if readout == "attentional":
+            self.combine = keras.layers.Dense(
+                self.units,
+                activation="tanh",
+                use_bias=False,
+                dtype=self.dtype_policy,
+                name="combine",
+            )
+        else:
+            self.readout_norm = keras.layers.LayerNormalization(
+                dtype=self.dtype_policy, name="readout_norm"
+            )
 
     def build(self, *args, **kwargs):
         self.build_common(self.embedding_dim, self.units)
         self.rnn.build((None, None, self.embedding_dim))
-        self.combine.build((None, None, 2 * self.units))
+        if self.readout == "attentional":
+            self.combine.build((None, None, 2 * self.units))
+        else:
+            self.readout_norm.build((None, None, self.units))
         self.built = True
 
     def _readout(self, states, memory, memory_mask):
         context, weights = self.context(states, memory, memory_mask)
-        attentional = self.combine(ops.concatenate([context, states], axis=-1))
-        return self.output_layer(attentional), weights
+        if self.readout == "attentional":
+            features = self.combine(ops.concatenate([context, states], axis=-1))
+        else:
+            features = self.readout_norm(states + context)
+        return self.output_layer(features), weights
 
     def call(self, target_in, memory, memory_mask, state):
         states = self.rnn(self.embedding(target_in), initial_state=list(state))

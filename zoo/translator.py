@@ -18,6 +18,7 @@ from attention_zoo.layers.base_attention import check_positive_int
 from attention_zoo.zoo import _text
 from attention_zoo.zoo._registry import register_model
 from attention_zoo.zoo._seq2seq_layers import (
+    LUONG_READOUTS,
     BahdanauDecoder,
     Encoder,
     LuongDecoder,
@@ -66,7 +67,9 @@ class Translator(keras.Model):
         bahdanau:    c_t = attn(s_(t-1), h);  s_t = cell([E y_(t-1); c_t], s_(t-1));
                      logits = W_o [s_t; c_t]
         luong:       s_t = cell(E y_(t-1), s_(t-1));  c_t = attn(s_t, h);
-                     h~_t = tanh(W_c [c_t; s_t]);  logits = W_o h~_t
+                     logits = W_o r_t, with the readout r_t (`readout=`)
+                       "attentional": r_t = tanh(W_c [c_t; s_t])  (Luong et al.)
+                       "residual":    r_t = LayerNorm(s_t + c_t)  (TF NMT tutorial)
         transformer: causal self-attention, cross-attention over h, feed-forward
                      (`num_layers` post-norm blocks of our `MultiHeadAttention`)
 
@@ -92,6 +95,10 @@ class Translator(keras.Model):
             default by decoder: `additive`, `bilinear`, `scaled_dot`.
         attention_kwargs: Dict of extra arguments of the attention layer;
             `"multi_head"` gets `num_heads=num_heads` unless given.
+        readout: Luong decoder only: `"attentional"` (default, the paper's
+            tanh(W_c [c_t; s_t])) or `"residual"` (LayerNorm(s_t + c_t), which
+            keeps the features at unit scale from the first step). Must be
+            None with the other decoders, which have one readout each.
         cell: `"gru"` or `"lstm"`, for the encoder and recurrent decoders.
         units: Positive integer, size of the memory and decoder state.
         embedding_dim: Positive integer, size of the token embeddings.
@@ -129,6 +136,7 @@ class Translator(keras.Model):
         decoder="luong",
         attention=None,
         attention_kwargs=None,
+        readout=None,
         cell="gru",
         units=32,
         embedding_dim=32,
@@ -145,6 +153,18 @@ class Translator(keras.Model):
             raise ValueError(f"decoder must be one of {DECODERS}. Received: decoder={decoder!r}")
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}. Received: cell={cell!r}")
+        if decoder == "luong":
+            readout = "attentional" if readout is None else readout
+            if readout not in LUONG_READOUTS:
+                raise ValueError(
+                    f"readout must be one of {LUONG_READOUTS}. Received: readout={readout!r}"
+                )
+        elif readout is not None:
+            raise ValueError(
+                "readout applies to the Luong decoder only (the Bahdanau and transformer "
+                f"decoders have one readout each). Received: readout={readout!r}, "
+                f"decoder={decoder!r}"
+            )
         attention = _DEFAULT_ATTENTION[decoder] if attention is None else attention
         if attention != "none":
             attention = canonical_name(attention)
@@ -193,10 +213,20 @@ class Translator(keras.Model):
                 layer_kwargs,
                 name="decoder",
             )
-        else:
-            decoder_class = BahdanauDecoder if decoder == "bahdanau" else LuongDecoder
-            decoder_layer = decoder_class(
+        elif decoder == "bahdanau":
+            decoder_layer = BahdanauDecoder(
                 target_size, embedding_dim, units, cell, attention, layer_kwargs, name="decoder"
+            )
+        else:
+            decoder_layer = LuongDecoder(
+                target_size,
+                embedding_dim,
+                units,
+                cell,
+                attention,
+                layer_kwargs,
+                readout=readout,
+                name="decoder",
             )
         source = keras.Input((None,), dtype="int32", name="source")
         target_in = keras.Input((None,), dtype="int32", name="target_in")
@@ -213,6 +243,7 @@ class Translator(keras.Model):
         self.decoder_type = decoder
         self.attention_name = attention
         self.attention_kwargs = attention_kwargs
+        self.readout = readout
         self.cell_type = cell
         self.units = units
         self.embedding_dim = embedding_dim
@@ -240,6 +271,7 @@ class Translator(keras.Model):
             "decoder": self.decoder_type,
             "attention": self.attention_name,
             "attention_kwargs": self.attention_kwargs,
+            "readout": self.readout,
             "cell": self.cell_type,
             "units": self.units,
             "embedding_dim": self.embedding_dim,

@@ -91,11 +91,18 @@ print(json.dumps([by_method, [t.decode("utf-8") for t in output.numpy()]]))
 """
 
 
-@pytest.mark.parametrize("decoder, beam_width", [("bahdanau", 1), ("transformer", 2)])
-def test_string_savedmodel_translates_raw_strings_like_python(decoder, beam_width, tmp_path):
+@pytest.mark.parametrize(
+    "kwargs, beam_width",
+    [
+        ({"decoder": "bahdanau"}, 1),
+        ({"decoder": "transformer"}, 2),
+        ({"decoder": "luong", "readout": "residual"}, 2),
+    ],
+)
+def test_string_savedmodel_translates_raw_strings_like_python(kwargs, beam_width, tmp_path):
     # Untrained is enough: the artifact must reproduce whatever the Python model says.
     train = translation_data.dates(400, seed=5)
-    translator = Translator.from_pairs(train, split="char", decoder=decoder, units=16)
+    translator = Translator.from_pairs(train, split="char", units=16, **kwargs)
     texts = [*SOURCES, "", "unknown ✓ tokens"]
     expected = translator.translate(texts, beam_width=beam_width)
     translator.export_translate(tmp_path / "translator", beam_width=beam_width)
@@ -156,10 +163,73 @@ def test_every_decoder_builds_with_every_attention(decoder, attention):
     assert np.all(np.isfinite(np.asarray(logits)))
 
 
+def test_residual_readout_learns_and_round_trips_through_a_keras_file(tmp_path):
+    x, y = Translator.example_batch(batch_size=16, seed=3)
+    translator = Translator(decoder="luong", readout="residual", units=16, embedding_dim=16)
+    weights = {v.path for v in translator.trainable_variables}
+    # LayerNorm(s_t + c_t) replaces tanh(W_c [c_t; s_t]): a norm, and no combine matrix.
+    assert {"decoder/readout_norm/gamma", "decoder/readout_norm/beta"} <= weights
+    assert not any("combine" in w for w in weights)
+    before = [np.array(v) for v in translator.trainable_variables]
+    losses = translator.fit(x, y, batch_size=16, epochs=15, verbose=0).history["loss"]
+    assert losses[-1] < 0.8 * losses[0], losses
+    for var, old in zip(translator.trainable_variables, before, strict=True):
+        assert not np.array_equal(np.asarray(var), old), f"{var.path} got no update"
+
+    path = tmp_path / "residual.keras"
+    translator.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.get_config()["readout"] == "residual"
+    np.testing.assert_allclose(
+        np.asarray(loaded.predict(x, verbose=0)), np.asarray(translator.predict(x, verbose=0))
+    )
+    # The search steps one token at a time through the readout; 4 steps are enough to compare.
+    for beam_width in (1, 3):
+        assert loaded.translate(SOURCES, beam_width=beam_width, max_length=4) == (
+            translator.translate(SOURCES, beam_width=beam_width, max_length=4)
+        )
+
+
+def test_readout_choice_changes_the_luong_model_and_is_none_elsewhere():
+    x, _ = Translator.example_batch(batch_size=2)
+    keras.utils.set_random_seed(0)
+    attentional = Translator(decoder="luong", units=8, embedding_dim=8)
+    keras.utils.set_random_seed(0)
+    residual = Translator(decoder="luong", readout="residual", units=8, embedding_dim=8)
+    assert attentional.get_config()["readout"] == "attentional"
+    assert residual.get_config()["readout"] == "residual"
+    assert Translator(decoder="bahdanau", units=8).get_config()["readout"] is None
+    assert not np.allclose(np.asarray(attentional(x)), np.asarray(residual(x)))
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_residual_readout_builds_with_every_attention(attention):
+    translator = Translator(
+        decoder="luong", readout="residual", attention=attention, units=8, embedding_dim=4
+    )
+    x, _ = Translator.example_batch(batch_size=2)
+    logits = np.asarray(translator(x))
+    assert logits.shape == (2, x["target_in"].shape[1], 4 + len(translator.target_vocabulary))
+    assert np.all(np.isfinite(logits))
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"decoder": "gru"}, r"decoder must be one of .* Received: decoder='gru'"),
+        (
+            {"readout": "concat"},
+            r"readout must be one of \('attentional', 'residual'\). Received: readout='concat'",
+        ),
+        (
+            {"decoder": "bahdanau", "readout": "residual"},
+            r"readout applies to the Luong decoder only .* Received: readout='residual', "
+            r"decoder='bahdanau'",
+        ),
+        (
+            {"decoder": "transformer", "readout": "attentional"},
+            r"Received: readout='attentional', decoder='transformer'",
+        ),
         ({"cell": "rnn"}, r"Received: cell='rnn'"),
         ({"attention": "cosine"}, r"Unknown attention 'cosine'"),
         ({"units": 0}, r"units must be a positive integer. Received: units=0"),
