@@ -94,7 +94,7 @@ def make_data(data_dir, num_fragments=4):
     return data
 
 
-def _cpu_budget_callback(budget_seconds):
+def _cpu_budget_callback(budget_seconds, max_steps=None):
     import keras
 
     class CpuBudget(keras.callbacks.Callback):
@@ -102,6 +102,8 @@ def _cpu_budget_callback(budget_seconds):
 
         The clock starts after the first step, which traces the graph: tracing
         costs the unrolled 8-glimpse RAM far more than the CNN and is not training.
+        With `max_steps` it stops after that many steps instead (the CPU time is
+        still measured).
         """
 
         def on_train_begin(self, logs=None):
@@ -112,16 +114,33 @@ def _cpu_budget_callback(budget_seconds):
             self.steps += 1
             if self.start is None:
                 self.start = time.process_time()
+            if max_steps is not None:
+                if self.steps >= max_steps:
+                    self.model.stop_training = True
             elif time.process_time() - self.start >= budget_seconds:
                 self.model.stop_training = True
 
     return CpuBudget()
 
 
-def run_one(name, kind, data, seed, budget_seconds, batch_size, out_dir, picture):
+def steps_to_match(path):
+    """{(dataset, model): mean training steps} of the runs in a `glimpse_benchmark_runs.csv`.
+
+    A CPU-second buys a different number of steps on another machine or under
+    another load; new seeds stopped after these step counts get the training
+    the runs in `path` got.
+    """
+    steps = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            steps.setdefault((row["dataset"], row["model"]), []).append(int(row["steps"]))
+    return {key: round(float(np.mean(counts))) for key, counts in steps.items()}
+
+
+def run_one(name, kind, data, seed, budget_seconds, batch_size, out_dir, picture, max_steps=None):
     x_train, y_train, x_test, y_test = data
     model = build_model(name, x_train.shape[1:], seed)
-    budget = _cpu_budget_callback(budget_seconds)
+    budget = _cpu_budget_callback(budget_seconds, max_steps)
     wall = time.perf_counter()
     history = model.fit(
         x_train,
@@ -242,11 +261,28 @@ def main(argv=None):
         default=None,
         help="comma list of glimpse_benchmark_runs.csv files: only rebuild the summary from them",
     )
+    parser.add_argument(
+        "--match-steps",
+        default=None,
+        help="a glimpse_benchmark_runs.csv: stop each run after the mean steps its model had on "
+        "its dataset there, instead of after --budget-seconds",
+    )
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.from_runs:
         return _summarise_files(args.from_runs.split(","), out_dir)
+
+    names = model_names() if args.models == "all" else args.models.split(",")
+    datasets = args.datasets.split(",")
+    max_steps = steps_to_match(args.match_steps) if args.match_steps else {}
+    for kind in datasets:
+        for name in names:
+            if args.match_steps and (kind, name) not in max_steps:
+                raise ValueError(
+                    f"match_steps has no run of {name} on {kind}. "
+                    f"Received: match_steps={args.match_steps!r}"
+                )
 
     import tensorflow as tf
 
@@ -254,8 +290,6 @@ def main(argv=None):
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import keras
 
-    names = model_names() if args.models == "all" else args.models.split(",")
-    datasets = args.datasets.split(",")
     data = make_data(args.data_dir)
     rows = []
     seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -271,14 +305,20 @@ def main(argv=None):
                     args.batch_size,
                     out_dir,
                     picture=seed == args.first_seed,
+                    max_steps=max_steps.get((kind, name)),
                 )
                 rows.append(row)
                 print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
                 _write_csv(out_dir / "glimpse_benchmark_runs.csv", rows)
                 keras.backend.clear_session()
     _write_summary(rows, datasets, names, out_dir)
+    budget = (
+        f"steps matched to {args.match_steps}"
+        if args.match_steps
+        else f"CPU budget {args.budget_seconds:g} s per run"
+    )
     print(
-        f"\nCPU budget {args.budget_seconds:g} s per run, {args.threads} TensorFlow thread(s), "
+        f"\n{budget}, {args.threads} TensorFlow thread(s), "
         f"TF {tf.__version__}, Keras {keras.__version__}; 8,000 training digits."
     )
 
