@@ -70,6 +70,9 @@ class GaussianKernelAttention(DotAttention):
             width = ops.reshape(width, (-1, 1, 1))
         return -0.5 * ops.square(width) * distance
 
+    def score_is_matmul(self):
+        return False  # a distance, not the dot product it inherits
+
     def get_config(self):
         config = super().get_config()
         config["width_initializer"] = keras.initializers.serialize(self.width_initializer)
