@@ -426,7 +426,7 @@ class BaseAttention(keras.layers.Layer):
                     )
                 step = keras.remat(self._online_step(mask, step_seed))
                 state = step(q, k[:, :, k_start:k_stop], v[:, :, k_start:k_stop], *state)
-            _, total, output = state
+            output, total, _ = state
             total = ops.where(total > 0, total, ops.ones_like(total))  # a fully masked row: o = 0
             return ops.cast(output / ops.expand_dims(total, -1), self.compute_dtype)
 
@@ -434,14 +434,17 @@ class BaseAttention(keras.layers.Layer):
 
     def _online_step(self, mask, seed):
         # The running maximum only shifts the exponent: the result does not
-        # depend on it, so it takes no gradient.
+        # depend on it, so it takes no gradient. The running output comes
+        # first: TensorFlow's remat makes the recomputation wait for the
+        # gradient of the first output, which must be a real one, else every
+        # step is recomputed at once and its scores are held until used.
         def step(q, k, v, *state):
             logits = ops.cast(self.score_prepared(q, k), "float32")
             if mask is not None:
                 logits = ops.where(mask, logits, _MASKED_LOGIT)
             maximum = ops.stop_gradient(ops.max(logits, axis=-1))
             if state:
-                running_max, total, output = state
+                output, total, running_max = state
                 running_max = ops.stop_gradient(running_max)
                 maximum = ops.maximum(running_max, maximum)
                 rescale = ops.exp(running_max - maximum)
@@ -454,11 +457,11 @@ class BaseAttention(keras.layers.Layer):
             values = ops.matmul(ops.cast(probs, self.compute_dtype), v)
             block_output = ops.cast(values, "float32")
             if not state:
-                return maximum, block_total, block_output
+                return block_output, block_total, maximum
             return (
-                maximum,
-                rescale * total + block_total,
                 ops.expand_dims(rescale, -1) * output + block_output,
+                rescale * total + block_total,
+                maximum,
             )
 
         return step

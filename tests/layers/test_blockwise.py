@@ -361,14 +361,18 @@ def test_block_size_is_in_the_config():
         assert type(layer).from_config(config).block_size == 16
 
 
-def test_jit_compiled_training_step_on_the_block_path(rng, block_calls):
+@pytest.mark.parametrize("split", [False, True], ids=["keys-whole", "keys-split"])
+def test_jit_compiled_training_step_on_the_block_path(split, rng, block_calls, split_keys):
+    split_keys("multi_head", split)
     query_in = keras.Input((TQ, D))
-    out = layers.MultiHeadAttention(num_heads=2, block_size=BLOCK)(query_in, query_in)
+    attention = layers.MultiHeadAttention(num_heads=2, block_size=BLOCK)
+    seen = record_key_lengths(attention)
+    out = attention(query_in, query_in)
     model = keras.Model(query_in, keras.layers.Dense(1)(out))
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
     x = rng.normal(size=(4, TQ, D)).astype("float32")
     eager_loss = float(np.mean(np.square(np.asarray(model(x)))))
-    assert block_calls
+    assert block_calls and (max(seen) < TQ if split else set(seen) == {TQ})
     # One batch: the reported loss is computed, in the compiled step, before the update.
     history = model.fit(x, np.zeros((4, TQ, 1), "float32"), batch_size=4, epochs=1, verbose=0)
     np.testing.assert_allclose(history.history["loss"][0], eager_loss, rtol=1e-5)
