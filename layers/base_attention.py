@@ -350,10 +350,13 @@ class BaseAttention(keras.layers.Layer):
             stop = min(start + block, q_len)
             k_stop = min(stop, k_len) if use_causal_mask else k_len
             seed = self._dropout_layer.seed_generator.next() if use_dropout else None
+            q_block = q[:, :, start:stop]
             if online:
                 attend = self._online_attention(
                     start, stop, masks, use_causal_mask, key_block, seed
                 )
+                if outputs:  # one query block after the other, forward and backward
+                    q_block = _after(q_block, outputs[-1])
             else:
                 mask = None
                 if attention_mask is not None:
@@ -369,7 +372,7 @@ class BaseAttention(keras.layers.Layer):
                     mask = ops.expand_dims(mask, 1)
                 attend = self._block_attention(mask, seed)
             attend = keras.remat(attend)
-            outputs.append(attend(q[:, :, start:stop], k[:, :, :k_stop], v[:, :, :k_stop]))
+            outputs.append(attend(q_block, k[:, :, :k_stop], v[:, :, :k_stop]))
         output = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=2)
         if online and query_mask is not None:
             # Masked queries get zero weights; cheaper here than in every step.
@@ -439,6 +442,8 @@ class BaseAttention(keras.layers.Layer):
         # gradient of the first output, which must be a real one, else every
         # step is recomputed at once and its scores are held until used.
         def step(q, k, v, *state):
+            if state:  # one key block after the other
+                q = _after(q, ops.stop_gradient(state[1]))
             logits = ops.cast(self.score_prepared(q, k), "float32")
             if mask is not None:
                 logits = ops.where(mask, logits, _MASKED_LOGIT)
@@ -474,6 +479,17 @@ class BaseAttention(keras.layers.Layer):
 
 def _and(a, b):
     return b if a is None else ops.logical_and(a, b)
+
+
+def _after(x, previous):
+    """`x`, computed after `previous`: adds a zero taken from `previous`.
+
+    The blocks are independent except for this: without it TensorFlow's
+    executor may compute the scores of many blocks before it consumes them,
+    which holds many tiles of scores at a time.
+    """
+    zero = ops.sum(previous[:, :1, :1] * 0)
+    return x + ops.cast(zero, x.dtype)
 
 
 def _even(length, block):
