@@ -209,6 +209,20 @@ def test_online_softmax_under_mixed_float16(name, rng, split_keys, monkeypatch):
         assert np.all(np.isfinite(np.asarray(grad, "float32")))
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_query_blocks_train_under_mixed_float16(name, rng):
+    # The backward pass recomputes each block outside the layer call: weights
+    # read there are not autocast to float16.
+    layer = make_layer(name, block_size=BLOCK, dtype="mixed_float16")
+    query, value = (
+        rng.normal(size=(B, TQ, D)).astype("float32"),
+        rng.normal(size=(B, TV, D)).astype("float32"),
+    )
+    weight_grads, query_grad = gradients(layer, query, value, use_causal_mask=True)
+    for grad in [*weight_grads, query_grad]:
+        assert np.all(np.isfinite(np.asarray(grad, "float32")))
+
+
 class _DroppedWeights(keras.layers.Layer):
     """The direct path's weights times a fixed 0/1 keep mask, rescaled as dropout does."""
 
