@@ -1,6 +1,9 @@
 """The base class of every attention layer: masks, softmax, dropout and the weighted sum."""
 
+import math
+
 import keras
+import numpy as np
 from keras import ops
 
 from attention_zoo.layers._registry import serializable
@@ -12,11 +15,15 @@ _MASKED_LOGIT = -1e9
 # The automatic choice of the block-wise path. Above _AUTO_BLOCK_ELEMENTS score
 # elements (B · H · Tq · Tv · score width) the direct path's (B, H, Tq, Tv)
 # tensors cost more in memory traffic than the blocks cost in extra work (see
-# README, "Performance"); each block then holds about _BLOCK_ELEMENTS of them.
-# Blocks are unrolled at trace time, so their number is capped.
+# README, "Performance"); each query block then holds about _BLOCK_ELEMENTS of
+# them, or, for matmul scores split along the keys too, each (query block, key
+# block) step about _KEY_BLOCK_ELEMENTS. Blocks are unrolled at trace time, so
+# their number is capped: _MAX_BLOCKS query blocks, _MAX_PAIRS steps.
 _AUTO_BLOCK_ELEMENTS = 2**26
 _BLOCK_ELEMENTS = 2**23
+_KEY_BLOCK_ELEMENTS = 2**21
 _MAX_BLOCKS = 64
+_MAX_PAIRS = 256
 
 
 def _check_rate(name, value):
@@ -66,12 +73,16 @@ class BaseAttention(keras.layers.Layer):
     queries are processed in blocks of `block_size` rows, each under
     `keras.remat`, so that neither the forward nor the backward pass holds
     more than one block's (B, H, block, Tv) tensors (B, H, block, Tv, units
-    for the additive score). The result equals the direct path's to float
-    rounding; dropout still acts on each row's normalised weights. With
-    `return_attention_scores=True`, or lengths unknown at trace time, the
-    direct path builds the full matrix. A variant can split its score into
-    `prepare_score` (per position, done once) and `score_prepared` (per
-    block) so the blocks do not repeat per-position work.
+    for the additive score). Scores that are a matmul of the prepared query
+    and key (`score_is_matmul`) also split the keys when Tv is long: each
+    query block runs an online softmax over key blocks (a running maximum,
+    sum and output, each key block under `keras.remat` too), so it holds
+    (B, H, block, key block) scores at a time. The result equals the direct
+    path's to float rounding; dropout still acts on each row's normalised
+    weights. With `return_attention_scores=True`, or lengths unknown at trace
+    time, the direct path builds the full matrix. A variant can split its
+    score into `prepare_score` (per position, done once) and `score_prepared`
+    (per block) so the blocks do not repeat per-position work.
 
     Args:
         dropout: Dropout rate on the attention weights, in [0, 1); applied in
@@ -139,6 +150,15 @@ class BaseAttention(keras.layers.Layer):
         """Floats the score builds per (query, key) pair: sizes the blocks (e.g. `units`)."""
         return 1
 
+    def score_is_matmul(self):
+        """Whether `score_prepared(q, k)` is the matmul q · kᵀ of the prepared tensors.
+
+        Such a score costs no more on a key block than on all keys, so the
+        block-wise path may split the keys too and run an online softmax.
+        Default: False (queries are split only).
+        """
+        return False
+
     def project(self, query, key, value):
         """Maps the 3-D inputs to per-head tensors (B, H, T, D); H = 1 here."""
         return ops.expand_dims(query, 1), ops.expand_dims(key, 1), ops.expand_dims(value, 1)
@@ -196,10 +216,10 @@ class BaseAttention(keras.layers.Layer):
         for arg, tensor in (("query", query), ("value", value), ("key", key)):
             self._check_rank(arg, tensor.shape)
         q, k, v = self.project(query, key, value)
-        block = None if return_attention_scores else self.query_block_size(q, k)
-        if block is not None:
+        blocks = None if return_attention_scores else self.block_sizes(q, k)
+        if blocks is not None:
             masks = self._check_masks(query, key, query_mask, key_mask, attention_mask)
-            output = self._blockwise(q, k, v, masks, use_causal_mask, block, training)
+            output = self._blockwise(q, k, v, masks, use_causal_mask, blocks, training)
             return self.merge(output)
         mask = self.combined_mask(query, key, query_mask, key_mask, attention_mask, use_causal_mask)
         logits = self.score(q, k)
@@ -271,13 +291,14 @@ class BaseAttention(keras.layers.Layer):
         return ops.cast(weights, self.compute_dtype)
 
     # ------------------------------------------------------- block-wise path
-    def query_block_size(self, query, key):
-        """The query block size of the block-wise path, or None for the direct path.
+    def block_sizes(self, query, key):
+        """(query block, key block) sizes of the block-wise path, or None for the direct path.
 
         `query` (B, H, Tq, D) and `key` (B, H, Tv, D) are the projected
-        tensors. With `block_size` set it is used whenever the lengths are
-        static; otherwise blocks are chosen when the score tensors would
-        exceed `_AUTO_BLOCK_ELEMENTS` floats.
+        tensors. With `block_size` set the block-wise path is used whenever
+        the lengths are static; otherwise when the score tensors would exceed
+        `_AUTO_BLOCK_ELEMENTS` floats. A key block of Tv means the keys are
+        not split (the only choice unless `score_is_matmul()`).
         """
         # JAX traces shapes with symbolic dimensions: anything but an int is unknown.
         batch, heads, q_len, k_len = (
@@ -286,49 +307,77 @@ class BaseAttention(keras.layers.Layer):
         )
         if q_len is None or k_len is None:
             return None  # the blocks are unrolled at trace time: they need static lengths
-        if self.block_size is not None:
-            return self.block_size
-        per_row = (batch or 1) * (heads or 1) * k_len * self.score_elements_per_pair()
-        if per_row * q_len <= _AUTO_BLOCK_ELEMENTS:
+        per_pair = (batch or 1) * (heads or 1) * self.score_elements_per_pair()
+        if self.block_size is None and per_pair * q_len * k_len <= _AUTO_BLOCK_ELEMENTS:
             return None
-        block = max(_BLOCK_ELEMENTS // per_row, -(-q_len // _MAX_BLOCKS), 1)
-        return -(-q_len // -(-q_len // block))  # equal blocks, none larger than `block`
+        if not self.score_is_matmul():
+            block = self.block_size
+            if block is None:
+                block = max(_BLOCK_ELEMENTS // (per_pair * k_len), -(-q_len // _MAX_BLOCKS), 1)
+                block = _even(q_len, block)
+            return block, k_len
+        # About _KEY_BLOCK_ELEMENTS scores per step, near-square blocks, at
+        # most _MAX_PAIRS steps: sqrt(_MAX_PAIRS) query blocks, the rest in keys.
+        area = max(_KEY_BLOCK_ELEMENTS // per_pair, 1)
+        block = self.block_size
+        if block is None:
+            side = max(math.isqrt(area), area // k_len, -(-q_len // math.isqrt(_MAX_PAIRS)))
+            block = _even(q_len, min(side, q_len))
+        key_blocks = max(_MAX_PAIRS // -(-q_len // block), 1)
+        key_block = max(area // block, -(-k_len // key_blocks), 1)
+        return block, _even(k_len, min(key_block, k_len))
 
-    def _blockwise(self, q, k, v, masks, use_causal_mask, block, training):
+    def _blockwise(self, q, k, v, masks, use_causal_mask, blocks, training):
         """Attention one query block at a time; (B, H, Tq, Dv) like `matmul(weights, v)`.
 
-        Each block sees every key, so its softmax is exact and the blocks need
-        no rescaling; with a causal mask the keys after the block's last query
-        (zero weight) are left out. Each block runs under `keras.remat`: the
-        backward pass recomputes its (B, H, block, Tv) tensors instead of
-        keeping them, so memory stays O(block · Tv) in training as well.
-        Dropout draws one seed per block before the block runs, so the
-        recomputation drops exactly what the forward pass dropped.
+        With keys unsplit, each block sees every key, so its softmax is exact
+        and the blocks need no rescaling; with a causal mask the keys after
+        the block's last query (zero weight) are left out. Each block runs
+        under `keras.remat`: the backward pass recomputes its (B, H, block,
+        Tv) tensors instead of keeping them, so memory stays O(block · Tv) in
+        training as well. With split keys see `_online_attention`. Dropout
+        draws one seed per block before the block runs, so the recomputation
+        drops exactly what the forward pass dropped.
         """
+        block, key_block = blocks
         query_mask, key_mask, attention_mask = masks
         q, k = self.prepare_score(q, k)
         q_len, k_len = q.shape[2], k.shape[2]
+        online = key_block < k_len
         use_dropout = self._dropout_layer is not None and bool(training)
         outputs = []
         for start in range(0, q_len, block):
             stop = min(start + block, q_len)
             k_stop = min(stop, k_len) if use_causal_mask else k_len
-            mask = None
-            if attention_mask is not None:
-                mask = attention_mask[:, start:stop, :k_stop]
-            if query_mask is not None:
-                mask = _and(mask, ops.expand_dims(query_mask[:, start:stop], -1))
-            if key_mask is not None:
-                mask = _and(mask, ops.expand_dims(key_mask[:, :k_stop], -2))
-            if use_causal_mask:
-                q_idx = ops.expand_dims(ops.arange(start, stop), -1)
-                mask = _and(mask, ops.expand_dims(ops.arange(k_stop) <= q_idx, 0))
-            if mask is not None:
-                mask = ops.expand_dims(mask, 1)
             seed = self._dropout_layer.seed_generator.next() if use_dropout else None
-            attend = keras.remat(self._block_attention(mask, seed))
-            outputs.append(attend(q[:, :, start:stop], k[:, :, :k_stop], v[:, :, :k_stop]))
-        return outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=2)
+            q_block = q[:, :, start:stop]
+            if online:
+                attend = self._online_attention(
+                    start, stop, masks, use_causal_mask, key_block, seed
+                )
+                if outputs:  # one query block after the other, forward and backward
+                    q_block = _after(q_block, outputs[-1])
+            else:
+                mask = None
+                if attention_mask is not None:
+                    mask = attention_mask[:, start:stop, :k_stop]
+                if query_mask is not None:
+                    mask = _and(mask, ops.expand_dims(query_mask[:, start:stop], -1))
+                if key_mask is not None:
+                    mask = _and(mask, ops.expand_dims(key_mask[:, :k_stop], -2))
+                if use_causal_mask:
+                    q_idx = ops.expand_dims(ops.arange(start, stop), -1)
+                    mask = _and(mask, ops.expand_dims(ops.arange(k_stop) <= q_idx, 0))
+                if mask is not None:
+                    mask = ops.expand_dims(mask, 1)
+                attend = self._block_attention(mask, seed)
+            attend = keras.remat(attend)
+            outputs.append(attend(q_block, k[:, :, :k_stop], v[:, :, :k_stop]))
+        output = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=2)
+        if online and query_mask is not None:
+            # Masked queries get zero weights; cheaper here than in every step.
+            output = ops.where(query_mask[:, None, :, None], output, ops.zeros_like(output))
+        return output
 
     def _block_attention(self, mask, seed):
         # Masks and seeds are closed over: they take no gradient.
@@ -340,6 +389,88 @@ class BaseAttention(keras.layers.Layer):
 
         return attend
 
+    def _online_attention(self, start, stop, masks, use_causal_mask, key_block, seed):
+        """Queries start:stop over key blocks with an online softmax (Milakov & Gimelshein, 2018).
+
+        Each step takes one key block and updates, per query row, the running
+        maximum m of the logits, the running sum l of exp(logit - m) and the
+        running output o = Σ exp(logit - m) · v, rescaling l and o by
+        exp(m_old - m_new) when the maximum grows; the output is o / l.
+        Dropout drops the unnormalised exp(logit - m) before they enter o but
+        not l, which is dropout(exp / l) since dropout is elementwise. Each
+        step runs under `keras.remat`, so the backward pass keeps only the
+        (B, H, block, Dv + 2) running state per step, not the step's scores.
+        With a causal mask the key blocks end at the block's last query and
+        key blocks wholly before its first query need no causal mask.
+        """
+        _, key_mask, attention_mask = masks
+        q_idx = ops.expand_dims(ops.arange(start, stop), -1)
+
+        def attend(q, k, v):
+            k_len = k.shape[2]
+            state = ()
+            for k_start in range(0, k_len, key_block):
+                k_stop = min(k_start + key_block, k_len)
+                mask = None
+                if attention_mask is not None:
+                    mask = attention_mask[:, start:stop, k_start:k_stop]
+                if key_mask is not None:
+                    mask = _and(mask, ops.expand_dims(key_mask[:, k_start:k_stop], -2))
+                if use_causal_mask and k_stop - 1 > start:
+                    causal = ops.arange(k_start, k_stop) <= q_idx
+                    mask = _and(mask, ops.expand_dims(causal, 0))
+                if mask is not None:
+                    mask = ops.expand_dims(mask, 1)
+                step_seed = None
+                if seed is not None:  # a seed per key block, derived from the query block's
+                    dtype = keras.backend.standardize_dtype(seed.dtype)
+                    step_seed = seed + ops.convert_to_tensor(
+                        np.array([k_start // key_block, 0]), dtype=dtype
+                    )
+                step = keras.remat(self._online_step(mask, step_seed))
+                state = step(q, k[:, :, k_start:k_stop], v[:, :, k_start:k_stop], *state)
+            output, total, _ = state
+            total = ops.where(total > 0, total, ops.ones_like(total))  # a fully masked row: o = 0
+            return ops.cast(output / ops.expand_dims(total, -1), self.compute_dtype)
+
+        return attend
+
+    def _online_step(self, mask, seed):
+        # The running maximum only shifts the exponent: the result does not
+        # depend on it, so it takes no gradient. The running output comes
+        # first: TensorFlow's remat makes the recomputation wait for the
+        # gradient of the first output, which must be a real one, else every
+        # step is recomputed at once and its scores are held until used.
+        def step(q, k, v, *state):
+            if state:  # one key block after the other
+                q = _after(q, ops.stop_gradient(state[1]))
+            logits = ops.cast(self.score_prepared(q, k), "float32")
+            if mask is not None:
+                logits = ops.where(mask, logits, _MASKED_LOGIT)
+            maximum = ops.stop_gradient(ops.max(logits, axis=-1))
+            if state:
+                output, total, running_max = state
+                running_max = ops.stop_gradient(running_max)
+                maximum = ops.maximum(running_max, maximum)
+                rescale = ops.exp(running_max - maximum)
+            probs = ops.exp(logits - ops.expand_dims(maximum, -1))
+            if mask is not None:  # rows masked so far have maximum = _MASKED_LOGIT
+                probs = ops.where(mask, probs, 0.0)
+            block_total = ops.sum(probs, axis=-1)
+            if seed is not None:
+                probs = keras.random.dropout(probs, self.dropout, seed=_FixedSeed(seed))
+            values = ops.matmul(ops.cast(probs, self.compute_dtype), v)
+            block_output = ops.cast(values, "float32")
+            if not state:
+                return block_output, block_total, maximum
+            return (
+                ops.expand_dims(rescale, -1) * output + block_output,
+                rescale * total + block_total,
+                maximum,
+            )
+
+        return step
+
     def get_config(self):
         config = super().get_config()
         config.update({"dropout": self.dropout, "seed": self.seed, "block_size": self.block_size})
@@ -348,6 +479,22 @@ class BaseAttention(keras.layers.Layer):
 
 def _and(a, b):
     return b if a is None else ops.logical_and(a, b)
+
+
+def _after(x, previous):
+    """`x`, computed after `previous`: adds a zero taken from `previous`.
+
+    The blocks are independent except for this: without it TensorFlow's
+    executor may compute the scores of many blocks before it consumes them,
+    which holds many tiles of scores at a time.
+    """
+    zero = ops.sum(previous[:, :1, :1] * 0)
+    return x + ops.cast(zero, x.dtype)
+
+
+def _even(length, block):
+    """The size of equal blocks covering `length`, none larger than `block`."""
+    return -(-length // -(-length // block))
 
 
 class _FixedSeed(keras.random.SeedGenerator):

@@ -68,6 +68,9 @@ class BilinearAttention(BaseAttention):
     def score_prepared(self, query, key):
         return ops.matmul(query, ops.swapaxes(key, -1, -2))
 
+    def score_is_matmul(self):
+        return True
+
     def get_config(self):
         config = super().get_config()
         config["kernel_initializer"] = keras.initializers.serialize(self.kernel_initializer)

@@ -56,3 +56,6 @@ class DotAttention(BaseAttention):
 
     def score(self, query, key):
         return ops.matmul(query, ops.swapaxes(key, -1, -2))
+
+    def score_is_matmul(self):
+        return True

@@ -65,10 +65,15 @@ class GaussianKernelAttention(DotAttention):
         q_sq = ops.sum(ops.square(query), axis=-1, keepdims=True)  # (B, H, Tq, 1)
         k_sq = ops.expand_dims(ops.sum(ops.square(key), axis=-1), -2)  # (B, H, 1, Tv)
         distance = ops.maximum(q_sq + k_sq - 2.0 * super().score(query, key), 0.0)
-        width = self.width
+        # Cast by hand: the block-wise path's backward pass recomputes this
+        # outside the layer call, where mixed precision does not autocast.
+        width = ops.cast(self.width, distance.dtype)
         if len(width.shape) == 1:  # per head: (H,) -> (H, 1, 1)
             width = ops.reshape(width, (-1, 1, 1))
         return -0.5 * ops.square(width) * distance
+
+    def score_is_matmul(self):
+        return False  # a distance, not the dot product it inherits
 
     def get_config(self):
         config = super().get_config()

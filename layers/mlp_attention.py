@@ -75,6 +75,9 @@ class MLPAttention(BaseAttention):
     def score_prepared(self, query, hidden):
         return ops.matmul(query, ops.swapaxes(hidden, -1, -2))
 
+    def score_is_matmul(self):
+        return True
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -152,6 +152,9 @@ class MultiHeadAttention(BaseAttention):
     def score_elements_per_pair(self):
         return self.head_score.score_elements_per_pair()
 
+    def score_is_matmul(self):
+        return self.head_score.score_is_matmul()
+
     def merge(self, output):
         output = ops.einsum("bhqv,hvd->bqd", output, self.output_kernel)
         return output if self.output_bias is None else output + self.output_bias

@@ -1,13 +1,15 @@
 """The block-wise path against the direct path, for every registered layer.
 
 `block_size=4` forces query blocks of 4 rows on Tq = 7 (blocks of 4 and 3), so
-a block boundary falls inside every mask pattern below.
+a block boundary falls inside every mask pattern below. Layers whose score is
+a matmul also run with the keys split into blocks of 2 (Tv = 6: three key
+blocks, the online softmax), marked `keys-split` in the test ids.
 """
 
 import keras
 import numpy as np
 import pytest
-from layer_harness import gradients, lengths_mask, make_layer
+from layer_harness import LAYER_KWARGS, gradients, lengths_mask, make_layer
 
 from attention_zoo import layers
 from attention_zoo.layers import base_attention
@@ -15,6 +17,50 @@ from attention_zoo.layers import base_attention
 NAMES = layers.available()
 B, TQ, TV, D = 2, 7, 6, 8
 BLOCK = 4
+KEY_BLOCK = 2
+
+# Layers whose score may be split along the keys (the online softmax).
+MATMUL = [name for name in NAMES if make_layer(name).score_is_matmul()]
+CASES = [(name, False) for name in NAMES] + [(name, True) for name in MATMUL]
+CASE_IDS = [f"{name}-keys-{'split' if split else 'whole'}" for name, split in CASES]
+
+
+@pytest.fixture
+def split_keys(monkeypatch):
+    """split_keys(name, split): with split, key blocks of KEY_BLOCK in query blocks of BLOCK."""
+
+    def apply(name, split):
+        if split:
+            heads = LAYER_KWARGS.get(name, {}).get("num_heads", 1)
+            budget = B * heads * BLOCK * KEY_BLOCK
+            monkeypatch.setattr(base_attention, "_KEY_BLOCK_ELEMENTS", budget)
+
+    return apply
+
+
+def record_key_lengths(layer):
+    """Records the number of keys of every `score_prepared` call of `layer`."""
+    seen = []
+    score_prepared = layer.score_prepared
+
+    def recording(q, k):
+        seen.append(k.shape[2])
+        return score_prepared(q, k)
+
+    layer.score_prepared = recording
+    return seen
+
+
+def steps(split, causal):
+    """The key lengths the score sees on one call: one entry per (query block, key block)."""
+    lengths = []
+    for start in range(0, TQ, BLOCK):
+        k_stop = min(start + BLOCK, TV) if causal else TV
+        if not split:
+            lengths.append(k_stop)
+            continue
+        lengths += [min(KEY_BLOCK, k_stop - j) for j in range(0, k_stop, KEY_BLOCK)]
+    return lengths
 
 
 def _pair(name, rng, **kwargs):
@@ -55,45 +101,56 @@ MASKS = _masks()
 
 @pytest.fixture
 def block_calls(monkeypatch):
-    """Records the block size of every call that takes the block-wise path."""
+    """Records the query block size of every call that takes the block-wise path."""
     calls = []
     original = base_attention.BaseAttention._blockwise
 
-    def recording(self, q, k, v, masks, use_causal_mask, block, training):
-        calls.append(block)
-        return original(self, q, k, v, masks, use_causal_mask, block, training)
+    def recording(self, q, k, v, masks, use_causal_mask, blocks, training):
+        calls.append(blocks[0])
+        return original(self, q, k, v, masks, use_causal_mask, blocks, training)
 
     monkeypatch.setattr(base_attention.BaseAttention, "_blockwise", recording)
     return calls
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_values_match_the_direct_path_under_every_mask(name, rng, block_calls):
+@pytest.mark.parametrize("name,split", CASES, ids=CASE_IDS)
+def test_values_match_the_direct_path_under_every_mask(name, split, rng, block_calls, split_keys):
+    split_keys(name, split)
     direct, blocked, query, value = _pair(name, rng)
     key = rng.normal(size=value.shape).astype("float32")
+    seen = record_key_lengths(blocked)
     for mask, kwargs in MASKS.items():
         block_calls.clear()
+        seen.clear()
         expected = np.asarray(direct(query, value, key, **kwargs))
         got = np.asarray(blocked(query, value, key, **kwargs))
         assert block_calls == [BLOCK], mask
+        # The score saw key blocks (none after a causal query block's end), not all keys.
+        assert seen == steps(split, kwargs.get("use_causal_mask", False)), mask
         assert np.all(np.isfinite(got)), mask
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=mask)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_gradients_match_the_direct_path(name, rng, block_calls):
+@pytest.mark.parametrize("name,split", CASES, ids=CASE_IDS)
+def test_gradients_match_the_direct_path(name, split, rng, block_calls, split_keys):
+    split_keys(name, split)
     direct, blocked, query, value = _pair(name, rng)
-    kwargs = MASKS["all"]
-    expected_w, expected_q = gradients(direct, query, value, **kwargs)
-    got_w, got_q = gradients(blocked, query, value, **kwargs)
-    assert block_calls
-    for got, expected in zip([*got_w, got_q], [*expected_w, expected_q], strict=True):
-        assert np.all(np.isfinite(got))
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    for mask in ("none", "all"):
+        kwargs = MASKS[mask]
+        expected_w, expected_q = gradients(direct, query, value, **kwargs)
+        block_calls.clear()
+        seen = record_key_lengths(blocked)
+        got_w, got_q = gradients(blocked, query, value, **kwargs)
+        assert block_calls
+        assert max(seen) == (KEY_BLOCK if split else TV), mask
+        for got, expected in zip([*got_w, got_q], [*expected_w, expected_q], strict=True):
+            assert np.all(np.isfinite(got)), mask
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=mask)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_fully_masked_rows_are_finite_zeros(name, rng, block_calls):
+@pytest.mark.parametrize("name,split", CASES, ids=CASE_IDS)
+def test_fully_masked_rows_are_finite_zeros(name, split, rng, block_calls, split_keys):
+    split_keys(name, split)
     _, blocked, query, value = _pair(name, rng)
     value_mask = lengths_mask([TV, 0], TV)  # the second example has no valid key
     attention_mask = np.ones((B, TQ, TV), bool)
@@ -118,6 +175,54 @@ def test_scores_requested_build_the_full_matrix(name, rng, block_calls):
     np.testing.assert_allclose(np.asarray(out), np.asarray(expected_out), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", MATMUL)
+def test_online_softmax_under_mixed_float16(name, rng, split_keys, monkeypatch):
+    split_keys(name, True)
+    exp_dtypes = []
+    exp = keras.ops.exp
+
+    def recording_exp(x):
+        exp_dtypes.append(keras.backend.standardize_dtype(x.dtype))
+        return exp(x)
+
+    monkeypatch.setattr(keras.ops, "exp", recording_exp)
+    direct, _, query, value = _pair(name, rng)
+    mixed = make_layer(name, block_size=BLOCK, dtype="mixed_float16")
+    mixed(query, value)
+    mixed.set_weights(direct.get_weights())
+    kwargs = dict(MASKS["all"])
+    kwargs["value_mask"] = lengths_mask([TV, 0], TV)  # the second example sees nothing
+    seen = record_key_lengths(mixed)
+    exp_dtypes.clear()
+    out = mixed(query, value, **kwargs)
+    assert seen == steps(True, causal=True)
+    assert exp_dtypes and set(exp_dtypes) == {"float32"}  # the softmax statistics
+    assert keras.backend.standardize_dtype(out.dtype) == "float16"
+    out = np.asarray(keras.ops.cast(out, "float32"))
+    expected = np.asarray(direct(query, value, **kwargs))
+    assert np.all(np.isfinite(out))
+    if name != "multi_head":
+        assert np.all(out[1] == 0)
+    np.testing.assert_allclose(out, expected, atol=5e-2)  # the tolerance of test_layer_contract
+    weight_grads, query_grad = gradients(mixed, query, value, **kwargs)
+    for grad in [*weight_grads, query_grad]:
+        assert np.all(np.isfinite(np.asarray(grad, "float32")))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_query_blocks_train_under_mixed_float16(name, rng):
+    # The backward pass recomputes each block outside the layer call: weights
+    # read there are not autocast to float16.
+    layer = make_layer(name, block_size=BLOCK, dtype="mixed_float16")
+    query, value = (
+        rng.normal(size=(B, TQ, D)).astype("float32"),
+        rng.normal(size=(B, TV, D)).astype("float32"),
+    )
+    weight_grads, query_grad = gradients(layer, query, value, use_causal_mask=True)
+    for grad in [*weight_grads, query_grad]:
+        assert np.all(np.isfinite(np.asarray(grad, "float32")))
+
+
 class _DroppedWeights(keras.layers.Layer):
     """The direct path's weights times a fixed 0/1 keep mask, rescaled as dropout does."""
 
@@ -135,8 +240,15 @@ class _DroppedWeights(keras.layers.Layer):
 SINGLE_HEAD = [name for name in NAMES if name != "multi_head"]
 
 
-@pytest.mark.parametrize("name", SINGLE_HEAD)
-def test_dropout_acts_on_normalised_weights_and_recomputes_the_same_mask(name, rng, block_calls):
+@pytest.mark.parametrize(
+    "name,split",
+    [case for case in CASES if case[0] in SINGLE_HEAD],
+    ids=[i for case, i in zip(CASES, CASE_IDS, strict=True) if case[0] in SINGLE_HEAD],
+)
+def test_dropout_acts_on_normalised_weights_and_recomputes_the_same_mask(
+    name, split, rng, block_calls, split_keys
+):
+    split_keys(name, split)
     rate = 0.5
     # Value = identity (Tv = Dv), so the output *is* the dropped-out weight matrix.
     query = rng.normal(size=(B, TQ, D)).astype("float32")
@@ -154,8 +266,9 @@ def test_dropout_acts_on_normalised_weights_and_recomputes_the_same_mask(name, r
 
     first = dropped_layer()
     first(query, value, key, training=True)  # the gradient helper below also calls twice
+    seen = record_key_lengths(first)
     out = np.asarray(first(query, value, key, training=True))
-    assert block_calls
+    assert block_calls and seen == steps(split, causal=False)
     w = np.asarray(plain(query, value, key, return_attention_scores=True)[1])
     keep = out != 0
     np.testing.assert_allclose(out, np.where(keep, w / (1 - rate), 0), rtol=1e-5, atol=1e-6)
@@ -173,7 +286,11 @@ def test_dropout_acts_on_normalised_weights_and_recomputes_the_same_mask(name, r
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_dropout_in_multi_head_blocks_is_seeded_and_training_only(rng, block_calls):
+@pytest.mark.parametrize("split", [False, True], ids=["keys-whole", "keys-split"])
+def test_dropout_in_multi_head_blocks_is_seeded_and_training_only(
+    split, rng, block_calls, split_keys
+):
+    split_keys("multi_head", split)
     direct, _, query, value = _pair("multi_head", rng)
     make = lambda: make_layer("multi_head", block_size=BLOCK, dropout=0.5, seed=5)  # noqa: E731
     layer, twin = make(), make()
@@ -182,7 +299,9 @@ def test_dropout_in_multi_head_blocks_is_seeded_and_training_only(rng, block_cal
         each.set_weights(direct.get_weights())
     reference = np.asarray(direct(query, value))
     np.testing.assert_allclose(np.asarray(layer(query, value)), reference, rtol=1e-5, atol=1e-5)
+    seen = record_key_lengths(layer)
     trained = np.asarray(layer(query, value, training=True))
+    assert seen == steps(split, causal=False)
     assert not np.allclose(trained, reference, atol=1e-4)
     twin(query, value)
     np.testing.assert_array_equal(np.asarray(twin(query, value, training=True)), trained)
@@ -192,30 +311,53 @@ def test_dropout_in_multi_head_blocks_is_seeded_and_training_only(rng, block_cal
 def test_the_automatic_threshold_picks_the_block_path(name, block_calls, monkeypatch):
     monkeypatch.setattr(base_attention, "_AUTO_BLOCK_ELEMENTS", 60)
     monkeypatch.setattr(base_attention, "_BLOCK_ELEMENTS", 30)
+    monkeypatch.setattr(base_attention, "_KEY_BLOCK_ELEMENTS", 30)
     query, value = np.ones((B, TQ, D), "float32"), np.ones((B, TV, D), "float32")
     small = make_layer(name)
     small(query[:, :2], value[:, :2])
     assert not block_calls
     big = make_layer(name)
+    seen = record_key_lengths(big)
     out = big(query, value)
     assert len(block_calls) == 1 and 1 <= block_calls[0] < TQ
+    assert max(seen) < TV if name in MATMUL else set(seen) == {TV}
     assert tuple(out.shape) == (B, TQ, D)
 
 
-def test_block_size_picks_equal_blocks_under_the_budget(monkeypatch):
+def test_block_size_picks_equal_query_blocks_under_the_budget(monkeypatch):
     monkeypatch.setattr(base_attention, "_AUTO_BLOCK_ELEMENTS", 0)
     monkeypatch.setattr(base_attention, "_BLOCK_ELEMENTS", 4 * 100 * 40)
-    layer = layers.ScaledDotAttention()
+    layer = layers.GaussianKernelAttention()  # a score that is not a matmul: keys whole
     q = keras.ops.zeros((4, 1, 100, 8))
     k = keras.ops.zeros((4, 1, 40, 8))
-    assert layer.query_block_size(q, k) == 100  # one block fits
+    assert layer.block_sizes(q, k) == (100, 40)  # one block fits
     monkeypatch.setattr(base_attention, "_BLOCK_ELEMENTS", 4 * 30 * 40)
-    assert layer.query_block_size(q, k) == 25  # 4 blocks of 25, not 30 + 30 + 30 + 10
+    assert layer.block_sizes(q, k) == (25, 40)  # 4 blocks of 25, not 30 + 30 + 30 + 10
     monkeypatch.setattr(base_attention, "_BLOCK_ELEMENTS", 1)
-    block = layer.query_block_size(q, k)
-    assert -(-100 // block) <= base_attention._MAX_BLOCKS
+    block, key_block = layer.block_sizes(q, k)
+    assert -(-100 // block) <= base_attention._MAX_BLOCKS and key_block == 40
     unknown = keras.KerasTensor((None, 1, None, 8))
-    assert layer.query_block_size(unknown, k) is None
+    assert layer.block_sizes(unknown, k) is None
+
+
+def test_key_blocks_of_matmul_scores_stay_under_the_budget_and_the_step_cap(monkeypatch):
+    monkeypatch.setattr(base_attention, "_AUTO_BLOCK_ELEMENTS", 0)
+    layer = layers.ScaledDotAttention()
+    q = keras.ops.zeros((2, 4, 1000, 8))
+    k = keras.ops.zeros((2, 4, 3000, 8))
+    monkeypatch.setattr(base_attention, "_KEY_BLOCK_ELEMENTS", 8 * 200 * 300)
+    assert layer.block_sizes(q, k) == (200, 300)  # 5 x 10 equal blocks of the budget
+    monkeypatch.setattr(base_attention, "_KEY_BLOCK_ELEMENTS", 8)
+    block, key_block = layer.block_sizes(q, k)  # one score per step: the cap decides
+    pairs = -(-1000 // block) * -(-3000 // key_block)
+    assert pairs <= base_attention._MAX_PAIRS and pairs > base_attention._MAX_PAIRS // 4
+    assert -(-1000 // block) * block - 1000 < -(-1000 // block)  # blocks differ by one row at most
+    monkeypatch.setattr(base_attention, "_KEY_BLOCK_ELEMENTS", 8 * 200 * 300)
+    explicit = layers.ScaledDotAttention(block_size=100)
+    assert explicit.block_sizes(q, k) == (100, 600)  # the budget over the given query block
+    # A multi-head layer splits the keys when its head score is a matmul only.
+    assert layers.MultiHeadAttention(num_heads=2).score_is_matmul()
+    assert not layers.MultiHeadAttention(num_heads=2, score="additive").score_is_matmul()
 
 
 @pytest.mark.parametrize("block_size", [0, -2, 2.5, "8", True])
@@ -233,14 +375,18 @@ def test_block_size_is_in_the_config():
         assert type(layer).from_config(config).block_size == 16
 
 
-def test_jit_compiled_training_step_on_the_block_path(rng, block_calls):
+@pytest.mark.parametrize("split", [False, True], ids=["keys-whole", "keys-split"])
+def test_jit_compiled_training_step_on_the_block_path(split, rng, block_calls, split_keys):
+    split_keys("multi_head", split)
     query_in = keras.Input((TQ, D))
-    out = layers.MultiHeadAttention(num_heads=2, block_size=BLOCK)(query_in, query_in)
+    attention = layers.MultiHeadAttention(num_heads=2, block_size=BLOCK)
+    seen = record_key_lengths(attention)
+    out = attention(query_in, query_in)
     model = keras.Model(query_in, keras.layers.Dense(1)(out))
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
     x = rng.normal(size=(4, TQ, D)).astype("float32")
     eager_loss = float(np.mean(np.square(np.asarray(model(x)))))
-    assert block_calls
+    assert block_calls and (max(seen) < TQ if split else set(seen) == {TQ})
     # One batch: the reported loss is computed, in the compiled step, before the update.
     history = model.fit(x, np.zeros((4, TQ, 1), "float32"), batch_size=4, epochs=1, verbose=0)
     np.testing.assert_allclose(history.history["loss"][0], eager_loss, rtol=1e-5)
