@@ -249,10 +249,10 @@ FULL_MODELS = ("text_classifier", "glimpse", "translator")
 FULL_ARGS = ["--preset", "full", "--budget-epochs", "1", "--executions", "1"]
 
 
-def _check_full_sweep(out):
+def _check_full_sweep(out, variants=("none", "dot")):
     rows = json.loads((out / "leaderboard.json").read_text())
     assert {(r["model"], r["variant"]) for r in rows} == {
-        (m, v) for m in FULL_MODELS for v in ("none", "dot")
+        (m, v) for m in FULL_MODELS for v in variants
     }
     assert all(0.0 <= r["metric_mean"] <= 1.0 for r in rows)
     for model in FULL_MODELS:
@@ -291,8 +291,9 @@ def test_full_preset_on_a_users_files(tmp_path, rng):
 
 def test_full_preset_through_tensorflow_datasets_offline(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
-    args = ["compare", *FULL_ARGS, "--variants", "none,dot"]
+    # One variant: the data loading is what this test adds to the one above.
+    args = ["compare", *FULL_ARGS, "--variants", "dot"]
     args += [x for m in FULL_MODELS for x in ("--model", m)]
     with tfds.testing.mock_data(num_examples=40):
         assert cli.main([*args, "--out", str(tmp_path / "sweep")]) == 0
-    _check_full_sweep(tmp_path / "sweep")
+    _check_full_sweep(tmp_path / "sweep", variants=("dot",))
