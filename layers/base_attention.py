@@ -345,6 +345,12 @@ class BaseAttention(keras.layers.Layer):
         q_len, k_len = q.shape[2], k.shape[2]
         online = key_block < k_len
         use_dropout = self._dropout_layer is not None and bool(training)
+        if online:
+            # Key blocks split once: the gradient of a split is a concatenation, where that of
+            # a slice in every step would be a zero-padded (B, H, Tv, D) tensor per key block.
+            edges = list(range(key_block, k_len, key_block))
+            k_blocks = ops.split(k, edges, axis=2) if edges else [k]
+            v_blocks = ops.split(v, edges, axis=2) if edges else [v]
         outputs = []
         for start in range(0, q_len, block):
             stop = min(start + block, q_len)
@@ -352,11 +358,18 @@ class BaseAttention(keras.layers.Layer):
             seed = self._dropout_layer.seed_generator.next() if use_dropout else None
             q_block = q[:, :, start:stop]
             if online:
-                attend = self._online_attention(
-                    start, stop, masks, use_causal_mask, key_block, seed
+                count = -(-k_stop // key_block)  # the key blocks before k_stop
+                keys, values = k_blocks[:count], v_blocks[:count]
+                cut = k_stop - (count - 1) * key_block
+                if cut < keys[-1].shape[2]:  # causal: the last block ends at k_stop
+                    keys[-1], values[-1] = keys[-1][:, :, :cut], values[-1][:, :, :cut]
+                attend = keras.remat(
+                    self._online_attention(start, stop, masks, use_causal_mask, key_block, seed)
                 )
                 if outputs:  # one query block after the other, forward and backward
                     q_block = _after(q_block, outputs[-1])
+                outputs.append(attend(q_block, *keys, *values))
+                continue
             else:
                 mask = None
                 if attention_mask is not None:
@@ -406,11 +419,12 @@ class BaseAttention(keras.layers.Layer):
         _, key_mask, attention_mask = masks
         q_idx = ops.expand_dims(ops.arange(start, stop), -1)
 
-        def attend(q, k, v):
-            k_len = k.shape[2]
+        def attend(q, *blocks):
+            keys, values = blocks[: len(blocks) // 2], blocks[len(blocks) // 2 :]
             state = ()
-            for k_start in range(0, k_len, key_block):
-                k_stop = min(k_start + key_block, k_len)
+            for index, (k, v) in enumerate(zip(keys, values, strict=True)):
+                k_start = index * key_block
+                k_stop = k_start + k.shape[2]
                 mask = None
                 if attention_mask is not None:
                     mask = attention_mask[:, start:stop, k_start:k_stop]
@@ -424,11 +438,9 @@ class BaseAttention(keras.layers.Layer):
                 step_seed = None
                 if seed is not None:  # a seed per key block, derived from the query block's
                     dtype = keras.backend.standardize_dtype(seed.dtype)
-                    step_seed = seed + ops.convert_to_tensor(
-                        np.array([k_start // key_block, 0]), dtype=dtype
-                    )
+                    step_seed = seed + ops.convert_to_tensor(np.array([index, 0]), dtype=dtype)
                 step = keras.remat(self._online_step(mask, step_seed))
-                state = step(q, k[:, :, k_start:k_stop], v[:, :, k_start:k_stop], *state)
+                state = step(q, k, v, *state)
             output, total, _ = state
             total = ops.where(total > 0, total, ops.ones_like(total))  # a fully masked row: o = 0
             return ops.cast(output / ops.expand_dims(total, -1), self.compute_dtype)
