@@ -55,9 +55,13 @@ class _Budget(keras.callbacks.Callback):
         super().__init__()
         self.seconds = seconds
         self.epochs_done = 0
+        self.epoch_seconds = []
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.seconds and time.perf_counter() - self.start > self.seconds:
@@ -65,6 +69,14 @@ class _Budget(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_done = epoch + 1
+        self.epoch_seconds.append(time.perf_counter() - self.epoch_start)
+
+    def seconds_per_epoch(self, total):
+        """Mean seconds of the epochs after the first (which traces the functions of a new
+        model), or `total` over the epochs when there is only one."""
+        if len(self.epoch_seconds) > 1:
+            return float(np.mean(self.epoch_seconds[1:]))
+        return total / max(self.epochs_done, 1)
 
 
 class AttentionHyperModel(keras_tuner.HyperModel):
@@ -111,12 +123,19 @@ class _SweepMixin:
         epochs = sweep.budget_epochs or 10_000
         if "tuner/epochs" in hp.values:  # Hyperband sets its own epoch budget
             epochs = hp.values["tuner/epochs"]
+        model = None
         for execution in range(sweep.executions):
             seed = sweep.seed + execution
             keras.utils.set_random_seed(seed)
             with self._strategy_scope():
                 # Keras Tuner builds in the strategy's scope only in its own run_trial.
-                model = self.hypermodel.build(hp)
+                fresh = self.hypermodel.build(hp)
+                if model is None:
+                    model = fresh
+                else:
+                    # The next seed trains the same model object, set to the fresh model's
+                    # initial state: its traced functions are reused, not traced again.
+                    _reset_to(model, fresh, data["train"][0])
             budget = _Budget(sweep.budget_seconds)
             callbacks = [budget]
             tb_dir = sweep.out / "tensorboard" / task.name / f"trial_{trial.trial_id}_seed_{seed}"
@@ -147,7 +166,7 @@ class _SweepMixin:
                 "metric": metric,
                 "epochs": budget.epochs_done,
                 "train_seconds": train_seconds,
-                "train_seconds_per_epoch": train_seconds / max(budget.epochs_done, 1),
+                "train_seconds_per_epoch": budget.seconds_per_epoch(train_seconds),
                 "inference_ms_per_example": inference_ms,
                 "params": _count_params(model),
             }
@@ -155,7 +174,8 @@ class _SweepMixin:
             executions.append(record)
             if execution == 0:
                 model.save(trial_dir / "model.keras")
-            keras.backend.clear_session()
+        del model, fresh
+        keras.backend.clear_session()
         result = {
             "trial_id": trial.trial_id,
             "model": task.name,
@@ -170,6 +190,28 @@ class _SweepMixin:
     def _strategy_scope(self):
         strategy = self.distribution_strategy
         return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def _reset_to(model, fresh, x):
+    """Sets every variable of the trained `model` (weights, random-seed states, optimizer
+    slots and step) to those of `fresh`, an untrained model built the same way."""
+    if not fresh.built:
+        fresh(keras.tree.map_structure(lambda a: a[:1], x))
+    fresh.optimizer.build(fresh.trainable_variables)
+    pairs = [(model.variables, fresh.variables)]
+    pairs.append((model.optimizer.variables, fresh.optimizer.variables))
+    for targets, sources in pairs:
+        if len(targets) != len(sources):
+            raise RuntimeError(
+                f"cannot reuse the model: {len(sources)} variables, {len(targets)} expected"
+            )
+        for target, source in zip(targets, sources, strict=True):
+            if tuple(target.shape) != tuple(source.shape):
+                raise RuntimeError(
+                    f"cannot reuse the model: {source.path} has shape {source.shape}, "
+                    f"{target.path} has {target.shape}"
+                )
+            target.assign(source)
 
 
 def _write_hparams(log_dir, values, seed, metric_name, metric):
