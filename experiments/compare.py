@@ -34,6 +34,11 @@ TUNERS = {
 
 SPEC_FILE = "sweep.json"
 
+# The seeds of a trial after the first train the first seed's model object, reset to the
+# state of a freshly built model, so that its functions are not traced again (see
+# `_reset_to`). False builds a new model per seed: the same numbers, more tracing.
+REUSE_MODEL = True
+
 
 class SweepError(ValueError):
     """A sweep that cannot start: bad arguments or an --out that holds another sweep."""
@@ -130,7 +135,7 @@ class _SweepMixin:
             with self._strategy_scope():
                 # Keras Tuner builds in the strategy's scope only in its own run_trial.
                 fresh = self.hypermodel.build(hp)
-                if model is None:
+                if model is None or not REUSE_MODEL:
                     model = fresh
                 else:
                     # The next seed trains the same model object, set to the fresh model's

@@ -217,6 +217,7 @@ def run_one(name, kwargs, train, test, args, seed):
         "train_steps": steps,
         "epochs_started": epochs,
         "train_cpu_seconds": round(cpu, 1),
+        "budget_seconds": args.budget_seconds,
         "decode_seconds": round(decode_seconds, 1),
         "example": f"{sources[0]} => {hypotheses[0]} (ref: {references[0]})",
     }
@@ -248,7 +249,7 @@ def summarize(rows):
 
 def markdown(summary, args):
     lines = [
-        f"English -> French, {args.budget_seconds:g} s of CPU per run, seeds "
+        f"English -> French, {args.budget_text}, seeds "
         f"{', '.join(sorted({str(r) for r in args.all_seeds}))}; BLEU and exact match on the "
         f"{args.test_size:,} test pairs.",
         "",
@@ -272,11 +273,23 @@ def _read_runs(path):
             row[key] = int(row[key])
         for key in ("bleu", "exact_match"):
             row[key] = float(row[key])
+        if row.get("budget_seconds"):  # runs.csv files before this column lack it
+            row["budget_seconds"] = float(row["budget_seconds"])
     return rows
 
 
+def _budget_text(rows, budget_seconds):
+    """The header's budget: the one each run recorded, else --budget-seconds if given."""
+    recorded = sorted({r["budget_seconds"] for r in rows if r.get("budget_seconds")})
+    if recorded:
+        return f"{', '.join(f'{b:g}' for b in recorded)} s of CPU per run"
+    if budget_seconds is not None:
+        return f"{budget_seconds:g} s of CPU per run"
+    return "CPU budget per run not recorded"
+
+
 def _write_outputs(rows, args, out):
-    fields = list(rows[0])
+    fields = list(dict.fromkeys(key for row in rows for key in row))
     with open(out / "runs.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
@@ -292,7 +305,9 @@ def _write_outputs(rows, args, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/fra-eng/fra.txt")
-    parser.add_argument("--budget-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--budget-seconds", type=float, default=None, help="CPU seconds per run (default 120)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--variants",
@@ -323,10 +338,13 @@ def main(argv=None):
     if args.from_runs:
         rows = [row for path in args.from_runs for row in _read_runs(path)]
         args.all_seeds = {r["seed"] for r in rows}
+        args.budget_text = _budget_text(rows, args.budget_seconds)
         _write_outputs(rows, args, out)
         print(markdown(summarize(rows), args))
         return
 
+    if args.budget_seconds is None:
+        args.budget_seconds = 120.0
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     table = variants()
@@ -348,6 +366,7 @@ def main(argv=None):
         for name in names:
             row = run_one(name, table.get(name, {}), train, test, args, seed)
             rows.append(row)
+            args.budget_text = _budget_text(rows, args.budget_seconds)
             print(
                 f"{name:>24} seed {seed}: BLEU {row['bleu']:5.2f}  exact "
                 f"{100 * row['exact_match']:5.1f}%  steps {row['train_steps']}  "

@@ -208,20 +208,27 @@ class BaseAttention(keras.layers.Layer):
         return_attention_scores=False,
         training=None,
     ):
-        if key is None:
-            key = value
-            key_mask = value_mask if key_mask is None else key_mask
-        elif key_mask is None:
-            key_mask = value_mask
+        key = value if key is None else key
         for arg, tensor in (("query", query), ("value", value), ("key", key)):
             self._check_rank(arg, tensor.shape)
+        # The keys' mask is key_mask, else value_mask (keys and values share positions);
+        # errors name the argument the mask came from.
+        key_mask_name = "value_mask" if key_mask is None else "key_mask"
+        if key_mask is None:
+            key_mask = value_mask
+        elif value_mask is not None:  # unused then, but a wrong shape is still an error
+            self._check_mask("value_mask", value_mask, tuple(key.shape[:2]), "(B, Tv)")
         q, k, v = self.project(query, key, value)
         blocks = None if return_attention_scores else self.block_sizes(q, k)
         if blocks is not None:
-            masks = self._check_masks(query, key, query_mask, key_mask, attention_mask)
+            masks = self._check_masks(
+                query, key, query_mask, key_mask, attention_mask, key_mask_name
+            )
             output = self._blockwise(q, k, v, masks, use_causal_mask, blocks, training)
             return self.merge(output)
-        mask = self.combined_mask(query, key, query_mask, key_mask, attention_mask, use_causal_mask)
+        mask = self.combined_mask(
+            query, key, query_mask, key_mask, attention_mask, use_causal_mask, key_mask_name
+        )
         logits = self.score(q, k)
         weights = self.masked_softmax(logits, mask)
         attended = weights
@@ -252,21 +259,32 @@ class BaseAttention(keras.layers.Layer):
             )
         return ops.cast(mask, "bool")
 
-    def _check_masks(self, query, key, query_mask, key_mask, attention_mask):
+    def _check_masks(
+        self, query, key, query_mask, key_mask, attention_mask, key_mask_name="value_mask"
+    ):
         batch, q_len = query.shape[0], query.shape[1]
         k_len = key.shape[1]
         return (
             self._check_mask("query_mask", query_mask, (batch, q_len), "(B, Tq)"),
-            self._check_mask("value_mask", key_mask, (batch, k_len), "(B, Tv)"),
+            self._check_mask(key_mask_name, key_mask, (batch, k_len), "(B, Tv)"),
             self._check_mask(
                 "attention_mask", attention_mask, (batch, q_len, k_len), "(B, Tq, Tv)"
             ),
         )
 
-    def combined_mask(self, query, key, query_mask, key_mask, attention_mask, use_causal_mask):
+    def combined_mask(
+        self,
+        query,
+        key,
+        query_mask,
+        key_mask,
+        attention_mask,
+        use_causal_mask,
+        key_mask_name="value_mask",
+    ):
         """Combines every mask into one boolean (B, 1, Tq, Tv) tensor, or None."""
         query_mask, key_mask, attention_mask = self._check_masks(
-            query, key, query_mask, key_mask, attention_mask
+            query, key, query_mask, key_mask, attention_mask, key_mask_name
         )
         mask = attention_mask
         if query_mask is not None:

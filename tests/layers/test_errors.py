@@ -38,12 +38,25 @@ def test_scores_with_weights_accept_different_feature_sizes(name, rng):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(
     "arg,bad_shape",
-    [("query_mask", (2, 4)), ("value_mask", (2, 5)), ("attention_mask", (2, 5, 5))],
+    [
+        ("query_mask", (2, 4)),
+        ("value_mask", (2, 5)),
+        ("key_mask", (2, 5)),
+        ("attention_mask", (2, 5, 5)),
+    ],
 )
 def test_mask_shape_mismatch(name, arg, bad_shape, rng):
     query, value = make_inputs(rng)  # Tq = 5, Tv = 7
     with pytest.raises(ValueError, match=rf"{arg} must have shape.*Received: {arg}.shape"):
         make_layer(name)(query, value, **{arg: np.ones(bad_shape, bool)})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_wrong_value_mask_is_an_error_even_beside_a_key_mask(name, rng):
+    query, value = make_inputs(rng)  # Tv = 7
+    good, bad = np.ones((2, 7), bool), np.ones((2, 5), bool)
+    with pytest.raises(ValueError, match=r"value_mask must have shape.*value_mask.shape=\(2, 5\)"):
+        make_layer(name)(query, value, key_mask=good, value_mask=bad)
 
 
 def test_heads_must_divide_feature_size(rng):
