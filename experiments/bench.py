@@ -294,6 +294,9 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=None)
     parser.add_argument("--lengths", nargs="+", type=int, default=None)
+    parser.add_argument(
+        "--batch", type=int, default=None, help="run the chosen configurations at this batch size"
+    )
     parser.add_argument("--out", default="runs/bench", help="folder of the CSV and Markdown")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -309,6 +312,10 @@ def main(argv=None):
         plan = [p for p in plan if p[0] in args.variants]
     if args.lengths:
         plan = [p for p in plan if p[2] in args.lengths]
+    if args.batch is not None:
+        if args.batch <= 0:
+            parser.error(f"--batch must be a positive integer. Received: --batch={args.batch}")
+        plan = list(dict.fromkeys((v, args.batch, t) for v, _, t in plan))
     jit_modes = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
     print(f"backend {backend}, model size {MODEL_DIM}, {HEADS} heads, limit {max_gb:.1f} GB")
     rows = run(plan, backend, jit_modes, args.repeats, max_gb, args.timeout)

@@ -15,7 +15,8 @@ untimed steps (tracing, and the first steps, which run slow).
   `DotAttention` against `keras.layers.Attention()`.
 
 The two models of a case are timed in alternation (`--rounds` rounds of
-`--steps` steps each), so a change in the machine's load hits both alike;
+`--steps` steps each, the first model of a round alternating too), so a
+change in the machine's load hits both alike;
 the median steps per second over the rounds is reported, and the ratio ours /
 built-in (above 1: ours trains faster).
 
@@ -163,8 +164,9 @@ def run_case(name, batch_size, rounds, steps, warmup=10, seed=0):
     if params["ours"] != params["builtin"]:
         raise RuntimeError(f"{name}: the two models differ in size: {params}")
     rates = {"ours": [], "builtin": []}
-    for _ in range(rounds):
-        for key in ("ours", "builtin"):
+    for round_ in range(rounds):
+        # The order alternates too, so that neither model always runs right after the other.
+        for key in ("ours", "builtin") if round_ % 2 == 0 else ("builtin", "ours"):
             rates[key].append(_steps_per_second(*models[key], steps))
     ours, builtin = statistics.median(rates["ours"]), statistics.median(rates["builtin"])
     return {

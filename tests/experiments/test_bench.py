@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from attention_zoo.experiments import bench
 
 
@@ -10,15 +12,23 @@ def test_one_configuration_writes_csv_and_markdown(tmp_path, capsys):
         [
             *("--quick", "--jit", "off", "--repeats", "1", "--backend", "tensorflow"),
             *("--variants", "scaled_dot", "--lengths", "128", "--out", str(tmp_path)),
+            *("--batch", "3"),  # instead of the plan's B = 8
         ]
     )
     with open(tmp_path / "bench_tensorflow_jit-off.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["variant"], r["B"], r["T"]) for r in rows] == [("scaled_dot", "8", "128")]
+    assert [(r["variant"], r["B"], r["T"]) for r in rows] == [("scaled_dot", "3", "128")]
     assert float(rows[0]["ms fwd+bwd"]) > 0 and float(rows[0]["peak GB"]) >= 0
     markdown = (tmp_path / "bench_tensorflow_jit-off.md").read_text()
-    assert markdown.startswith("| variant |") and "| scaled_dot | 8 | 128 |" in markdown
-    assert "| scaled_dot | 8 | 128 |" in capsys.readouterr().out
+    assert markdown.startswith("| variant |") and "| scaled_dot | 3 | 128 |" in markdown
+    assert "| scaled_dot | 3 | 128 |" in capsys.readouterr().out
+
+
+def test_a_batch_below_one_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--quick", "--batch", "0"])
+    assert exit_info.value.code == 2
+    assert "--batch must be a positive integer. Received: --batch=0" in capsys.readouterr().err
 
 
 def test_ratios_are_against_the_built_in_of_the_same_run():
