@@ -202,7 +202,9 @@ def _reset_to(model, fresh, x):
     slots and step) to those of `fresh`, an untrained model built the same way."""
     if not fresh.built:
         fresh(keras.tree.map_structure(lambda a: a[:1], x))
-    fresh.optimizer.build(fresh.trainable_variables)
+    for m in (model, fresh):  # a training stopped before its first step has none yet
+        if not m.optimizer.built:
+            m.optimizer.build(m.trainable_variables)
     pairs = [(model.variables, fresh.variables)]
     pairs.append((model.optimizer.variables, fresh.optimizer.variables))
     for targets, sources in pairs:

@@ -377,7 +377,7 @@ class BaseAttention(keras.layers.Layer):
             q_block = q[:, :, start:stop]
             if online:
                 count = -(-k_stop // key_block)  # the key blocks before k_stop
-                keys, values = k_blocks[:count], v_blocks[:count]
+                keys, values = list(k_blocks[:count]), list(v_blocks[:count])
                 cut = k_stop - (count - 1) * key_block
                 if cut < keys[-1].shape[2]:  # causal: the last block ends at k_stop
                     keys[-1], values[-1] = keys[-1][:, :, :cut], values[-1][:, :, :cut]
