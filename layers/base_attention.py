@@ -381,13 +381,12 @@ class BaseAttention(keras.layers.Layer):
                 cut = k_stop - (count - 1) * key_block
                 if cut < keys[-1].shape[2]:  # causal: the last block ends at k_stop
                     keys[-1], values[-1] = keys[-1][:, :, :cut], values[-1][:, :, :cut]
-                attend = keras.remat(
-                    self._online_attention(start, stop, masks, use_causal_mask, key_block, seed)
+                attend = self._online_attention(
+                    start, stop, masks, use_causal_mask, key_block, seed
                 )
+                blocks_kv = (*keys, *values)
                 if outputs:  # one query block after the other, forward and backward
                     q_block = _after(q_block, outputs[-1])
-                outputs.append(attend(q_block, *keys, *values))
-                continue
             else:
                 mask = None
                 if attention_mask is not None:
@@ -402,8 +401,8 @@ class BaseAttention(keras.layers.Layer):
                 if mask is not None:
                     mask = ops.expand_dims(mask, 1)
                 attend = self._block_attention(mask, seed)
-            attend = keras.remat(attend)
-            outputs.append(attend(q_block, k[:, :, :k_stop], v[:, :, :k_stop]))
+                blocks_kv = (k[:, :, :k_stop], v[:, :, :k_stop])
+            outputs.append(keras.remat(attend)(q_block, *blocks_kv))
         output = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=2)
         if online and query_mask is not None:
             # Masked queries get zero weights; cheaper here than in every step.
