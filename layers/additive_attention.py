@@ -21,6 +21,12 @@ class AdditiveAttention(BaseAttention):
     `keras.layers.AdditiveAttention`, which has no projections, the query and
     the key are projected to `units` features first.
 
+    Speed and memory: the score's (B, Tq, Tv, units) tanh tensor is never
+    built whole when it would exceed 2**20 floats. The logits are computed
+    in tiles of query rows that fit in cache, under a custom gradient that
+    recomputes each tile's tanh (see `additive_logits`), so the layer holds
+    (B, Tq, Tv) tensors like the dot-product layers do.
+
     Args:
         units: Positive integer, size of the hidden layer of the score.
         kernel_initializer: Initializer of W_q, W_k and v.
@@ -75,14 +81,8 @@ class AdditiveAttention(BaseAttention):
         # (B, H, Tq, units) and (B, H, Tv, units), once for all query blocks.
         return ops.matmul(query, self.query_kernel), ops.matmul(key, self.key_kernel)
 
-    def score_elements_per_pair(self):
-        return self.units  # the tanh tensor is (B, H, Tq, Tv, units)
-
     def score_prepared(self, q, k):
-        hidden = ops.tanh(ops.expand_dims(q, -2) + ops.expand_dims(k, -3))
-        if len(self.score_vector.shape) == 1:
-            return ops.einsum("bhqku,u->bhqk", hidden, self.score_vector)
-        return ops.einsum("bhqku,hu->bhqk", hidden, self.score_vector)
+        return additive_logits(q, k, self.score_vector)
 
     def get_config(self):
         config = super().get_config()
@@ -93,3 +93,98 @@ class AdditiveAttention(BaseAttention):
             }
         )
         return config
+
+
+# Floats of the (B, H, rows, Tv, units) tanh tensor computed at a time by the
+# tiled path: 4 MB, so that a tile stays in cache between the ops that use it.
+_TILE_ELEMENTS = 2**20
+
+
+def additive_logits(q, k, v):
+    """vᵀ tanh(q_i + k_j) for every query i and key j, in tiles of query rows.
+
+    Args:
+        q: Projected queries (B, H, Tq, units).
+        k: Projected keys (B, H, Tv, units).
+        v: Score vector (units,), or (H, units) with one per head.
+
+    Returns:
+        Logits (B, H, Tq, Tv) in the dtype of `q`.
+
+    The direct computation builds the whole (B, H, Tq, Tv, units) tanh tensor,
+    and its gradient several more of that size. Above `_TILE_ELEMENTS` floats
+    (with static Tq, Tv and units) the logits come instead from a loop over
+    tiles of query rows, each tile's tanh tensor small enough to stay in cache,
+    under a custom gradient that recomputes each tile's tanh in its own loop:
+    no tensor of the full (Tq, Tv, units) size exists in the forward or the
+    backward pass. An unknown batch size counts as 1 in the tile size.
+    """
+    batch, heads, q_len, units = (d if isinstance(d, int) else None for d in q.shape)
+    k_len = k.shape[2] if isinstance(k.shape[2], int) else None
+    per_row = (batch or 1) * (heads or 1) * (k_len or 0) * (units or 0)
+    if None in (q_len, k_len, units) or per_row * q_len <= _TILE_ELEMENTS:
+        hidden = ops.tanh(ops.expand_dims(q, -2) + ops.expand_dims(k, -3))
+        if len(v.shape) == 1:
+            return ops.einsum("bhqku,u->bhqk", hidden, v)
+        return ops.einsum("bhqku,hu->bhqk", hidden, v)
+    rows = max(_TILE_ELEMENTS // per_row, 1)
+    vector = ops.cast(v, "float32")
+    if len(v.shape) == 1:
+        vector = ops.expand_dims(vector, 0)  # (1, units): the one head of H = 1
+    logits = _tiled_additive(rows)(ops.cast(q, "float32"), ops.cast(k, "float32"), vector)
+    return ops.cast(logits, q.dtype)
+
+
+def _tiled_additive(rows):
+    """`additive_logits` over tiles of `rows` query rows, with its own gradient (float32)."""
+
+    @ops.custom_gradient
+    def logits(q, k, v):
+        shape = ops.shape(q)
+        batch, heads, q_len, units = shape[0], shape[1], q.shape[2], q.shape[3]
+        k_len = k.shape[2]
+        tiles = -(-q_len // rows)
+        pad = tiles * rows - q_len  # zero query rows: sliced off, zero gradient
+        padded = ops.pad(q, [(0, 0), (0, 0), (0, pad), (0, 0)]) if pad else q
+        weights = v[None, :, None, :, None]  # (1, H, 1, units, 1)
+
+        def hidden(q_tile):  # (B, H, rows, units) -> tanh tensor (B, H, rows, Tv, units)
+            return ops.tanh(ops.expand_dims(q_tile, 3) + ops.expand_dims(k, 2))
+
+        def forward(q_tile):
+            return ops.squeeze(ops.matmul(hidden(q_tile), weights), -1)  # (B, H, rows, Tv)
+
+        stacked = ops.reshape(padded, (batch, heads, tiles, rows, units))
+        out = ops.map(forward, ops.transpose(stacked, (2, 0, 1, 3, 4)))  # (tiles, B, H, rows, Tv)
+        out = ops.reshape(ops.transpose(out, (1, 2, 0, 3, 4)), (batch, heads, tiles * rows, k_len))
+        out = out[:, :, :q_len] if pad else out
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            g = ops.pad(upstream, [(0, 0), (0, 0), (0, pad), (0, 0)]) if pad else upstream
+            scale = v[None, :, None, :]  # (1, H, 1, units)
+
+            # With t = tanh(q_i + k_j) and g the logits' gradient:
+            #   dq_i = v ⊙ Σ_j g_ij (1 - t²),  dk_j = v ⊙ Σ_i g_ij (1 - t²),  dv = Σ_ij g_ij t.
+            def body(index, carry):
+                dq, dk, dv = carry
+                start = index * rows
+                q_tile = ops.slice(padded, (0, 0, start, 0), (batch, heads, rows, units))
+                g_tile = ops.slice(g, (0, 0, start, 0), (batch, heads, rows, k_len))
+                t = hidden(q_tile)
+                g_row = ops.expand_dims(g_tile, 3)  # (B, H, rows, 1, Tv)
+                dv = dv + ops.sum(ops.matmul(g_row, t), axis=(0, 2, 3))
+                t2 = t * t
+                dq_tile = ops.sum(g_tile, -1, keepdims=True) - ops.squeeze(ops.matmul(g_row, t2), 3)
+                g_col = ops.expand_dims(g_tile, -1)  # (B, H, rows, Tv, 1)
+                dk_tile = ops.sum(g_col, 2) - ops.sum(g_col * t2, 2)
+                dq = ops.slice_update(dq, (0, 0, start, 0), dq_tile * scale)
+                return dq, dk + dk_tile * scale, dv
+
+            init = (ops.zeros_like(padded), ops.zeros_like(k), ops.zeros_like(v))
+            dq, dk, dv = ops.fori_loop(0, tiles, body, init)
+            return (dq[:, :, :q_len] if pad else dq), dk, dv
+
+        return out, grad
+
+    return logits
