@@ -72,11 +72,12 @@ class BaseAttention(keras.layers.Layer):
     Long sequences: above a size threshold (or always, with `block_size`) the
     queries are processed in blocks of `block_size` rows, each under
     `keras.remat`, so that neither the forward nor the backward pass holds
-    more than one block's (B, H, block, Tv) tensors (a score may bound its own
-    intermediates further, as the additive score's tiles do). Scores that are a matmul of the prepared query
-    and key (`score_is_matmul`) also split the keys when Tv is long: each
-    query block runs an online softmax over key blocks (a running maximum,
-    sum and output, each key block under `keras.remat` too), so it holds
+    more than one block's (B, H, block, Tv) tensors (a score may bound its
+    own intermediates further, as the additive score's tiles do). Scores that
+    are a matmul of the prepared query and key (`score_is_matmul`) also split
+    the keys when Tv is long: each query block runs an online softmax over key
+    blocks (a running maximum, sum and output, each key block under
+    `keras.remat` too), so it holds
     (B, H, block, key block) scores at a time. The result equals the direct
     path's to float rounding; dropout still acts on each row's normalised
     weights. With `return_attention_scores=True`, or lengths unknown at trace
