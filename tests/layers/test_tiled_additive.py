@@ -130,7 +130,7 @@ def test_tiled_path_under_mixed_precision_returns_the_compute_dtype(monkeypatch,
     keras.backend.backend() != "tensorflow",
     reason="jit_compile and an unknown batch size at trace time are TensorFlow's",
 )
-def test_tiled_path_under_xla_and_with_an_unknown_batch_size(monkeypatch, rng):
+def test_tiled_path_under_jit_compile_and_an_unknown_batch_size(monkeypatch, rng):
     import tensorflow as tf
 
     query = rng.normal(size=(B, TQ, D)).astype("float32")
