@@ -30,9 +30,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The JAX pass re-checks the layers on a second backend: their contract, values, masks and
-# the block path's and the additive tiles' agreement with the direct path. Mixed precision, dropout and XLA cases run
-# on TensorFlow only, which keeps `make test` within 20 minutes on 2 cores.
+# The JAX pass re-checks the layers on a second backend: their contract, values, masks,
+# and the block path's and the additive tiles' agreement with the direct path. Mixed
+# precision, dropout and XLA cases run on TensorFlow only, which keeps `make test` within
+# 20 minutes on 2 cores.
 JAX_TESTS := tests/layers/test_layer_contract.py tests/layers/test_numerics.py \
 	tests/layers/test_masking.py tests/layers/test_blockwise.py \
 	tests/layers/test_tiled_additive.py
