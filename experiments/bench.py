@@ -13,6 +13,13 @@ with a Keras built-in measured in the same run, as a ratio of medians.
 
 A child whose resident set passes `--max-gb` is stopped and reported as such;
 a built-in configuration whose estimated need exceeds it is not started.
+
+Timings on a shared or virtual machine drift between processes by 10 to 20 %,
+which a ratio of two children's medians inherits. `--paired N` adds a steadier
+time ratio: where both ran, one more child builds our layer and its built-in
+together and times them in N alternating rounds (the first of a round
+alternates too); the column "paired ratio" is the median of the rounds'
+ratios, with their interquartile range.
 """
 
 import argparse
@@ -169,28 +176,65 @@ def _jax_step(layer, call_args):
     return lambda x: float(grad(trainable, x)[0])
 
 
-def _child(spec):
-    _watch_memory(spec["max_gb"])
+def _steps(variants, spec):
+    """One compiled step per variant, and the input they take."""
     import keras
     import numpy as np
 
     backend = keras.backend.backend()
-    variant, batch, seq_len = spec["variant"], spec["batch"], spec["length"]
-    keras.utils.set_random_seed(0)
-    layer, call_args = _make_layer(variant, seq_len)
+    batch, seq_len = spec["batch"], spec["length"]
     x = np.random.default_rng(0).normal(size=(batch, seq_len, MODEL_DIM)).astype("float32")
+    steps = []
+    for variant in variants:
+        keras.utils.set_random_seed(0)
+        layer, call_args = _make_layer(variant, seq_len)
+        if backend == "tensorflow":
+            steps.append(_tf_step(layer, call_args, spec["jit"]))
+        elif backend == "jax":
+            steps.append(_jax_step(layer, call_args))
+        else:
+            raise ValueError(f"backend must be tensorflow or jax. Received: backend={backend!r}")
     if backend == "tensorflow":
         import tensorflow as tf
 
-        x = tf.constant(x)
-        step = _tf_step(layer, call_args, spec["jit"])
-    elif backend == "jax":
-        import jax.numpy as jnp
+        return steps, tf.constant(x)
+    import jax.numpy as jnp
 
-        x = jnp.asarray(x)
-        step = _jax_step(layer, call_args)
-    else:
-        raise ValueError(f"backend must be tensorflow or jax. Received: backend={backend!r}")
+    return steps, jnp.asarray(x)
+
+
+def paired_ratio(step, reference, x, rounds, clock=time.perf_counter):
+    """Times `step` and `reference` in `rounds` alternating rounds.
+
+    Returns the median and the quartiles of the per-round time ratios
+    step / reference; the one that runs first alternates between rounds.
+    """
+    ratios = []
+    for index in range(rounds):
+        times = {}
+        order = ("step", "reference") if index % 2 == 0 else ("reference", "step")
+        for name in order:
+            start = clock()
+            (step if name == "step" else reference)(x)
+            times[name] = clock() - start
+        ratios.append(times["step"] / times["reference"])
+    q1, median, q3 = (
+        statistics.quantiles(ratios, n=4, method="inclusive") if rounds > 1 else [ratios[0]] * 3
+    )
+    return {"paired_ratio": median, "paired_q1": q1, "paired_q3": q3}
+
+
+def _child(spec):
+    _watch_memory(spec["max_gb"])
+    if "paired" in spec:
+        (step, reference), x = _steps(spec["paired"], spec)
+        for _ in range(2):  # trace, compile and warm both
+            step(x)
+            reference(x)
+        result = paired_ratio(step, reference, x, spec["rounds"])
+        print(f"RESULT {json.dumps(result)}", flush=True)
+        return
+    (step,), x = _steps([spec["variant"]], spec)
     baseline_kb = _status_kb("VmRSS")
     step(x)  # trace and compile
     times = []
@@ -218,8 +262,12 @@ def _run_config(spec, backend, timeout):
     return {"error": f"exit {proc.returncode}: {tail[0][:120]}"}
 
 
-def run(plan, backend, jit_modes, repeats, max_gb, timeout):
-    """Runs every configuration in its own subprocess; returns one row dict per run."""
+def run(plan, backend, jit_modes, repeats, max_gb, timeout, paired=0):
+    """Runs every configuration in its own subprocess; returns one row dict per run.
+
+    With `paired` > 0, each of our layers whose built-in also ran is timed
+    against it in one more subprocess, `paired` alternating rounds.
+    """
     rows = []
     total = len(plan) * len(jit_modes)
     done = 0
@@ -247,6 +295,15 @@ def run(plan, backend, jit_modes, repeats, max_gb, timeout):
             print(result.get("error") or f"{result['ms']:.1f} ms, {result['peak_gb']:.2f} GB")
             reference = VARIANTS[variant][1]
             ref = results.get((reference, batch, length), {}) if reference else {}
+            if paired and ref and "error" not in ref and "error" not in result:
+                print(f"    paired with {reference}, {paired} rounds ...", end=" ", flush=True)
+                pair = _run_config(
+                    {**spec, "paired": [variant, reference], "rounds": paired}, backend, timeout
+                )
+                print(pair.get("error") or f"{pair['paired_ratio']:.2f}")
+                if "error" in pair:
+                    pair = {"paired_error": pair["error"]}
+                result = {**result, **pair}
             rows.append(_row(variant, batch, length, mode, result, reference, ref))
         if backend == "jax":
             break  # jax.jit is the only mode there
@@ -271,10 +328,28 @@ def _row(variant, batch, length, mode, result, reference, ref):
         "vs": reference or "",
         "time ratio": _ratio(result, ref, "ms") if reference else "",
         "memory ratio": _ratio(result, ref, "peak_gb") if reference else "",
+        "paired ratio": _paired(result),
     }
 
 
-COLUMNS = ["variant", "B", "T", "mode", "ms fwd+bwd", "peak GB", "vs", "time ratio", "memory ratio"]
+def _paired(result):
+    if "paired_ratio" not in result:
+        return result.get("paired_error", "")
+    return f"{result['paired_ratio']:.2f} ({result['paired_q1']:.2f}-{result['paired_q3']:.2f})"
+
+
+COLUMNS = [
+    "variant",
+    "B",
+    "T",
+    "mode",
+    "ms fwd+bwd",
+    "peak GB",
+    "vs",
+    "time ratio",
+    "memory ratio",
+    "paired ratio",
+]
 
 
 def format_markdown(rows):
@@ -298,6 +373,13 @@ def main(argv=None):
         "--batch", type=int, default=None, help="run the chosen configurations at this batch size"
     )
     parser.add_argument("--out", default="runs/bench", help="folder of the CSV and Markdown")
+    parser.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="also time each layer against its built-in in one process, ROUNDS alternating rounds",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -305,6 +387,8 @@ def main(argv=None):
         return
     if args.repeats <= 0:
         parser.error(f"--repeats must be a positive integer. Received: --repeats={args.repeats}")
+    if args.paired < 0:
+        parser.error(f"--paired must be 0 or a positive integer. Received: --paired={args.paired}")
     backend = args.backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     max_gb = args.max_gb or 0.8 * _status_kb("MemAvailable", "/proc/meminfo") / 2**20
     plan = _plan(args.quick)
@@ -318,7 +402,7 @@ def main(argv=None):
         plan = list(dict.fromkeys((v, args.batch, t) for v, _, t in plan))
     jit_modes = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
     print(f"backend {backend}, model size {MODEL_DIM}, {HEADS} heads, limit {max_gb:.1f} GB")
-    rows = run(plan, backend, jit_modes, args.repeats, max_gb, args.timeout)
+    rows = run(plan, backend, jit_modes, args.repeats, max_gb, args.timeout, args.paired)
     table = format_markdown(rows)
     print(table)
     out = Path(args.out)

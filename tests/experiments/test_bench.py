@@ -7,21 +7,50 @@ import pytest
 from attention_zoo.experiments import bench
 
 
-def test_one_configuration_writes_csv_and_markdown(tmp_path, capsys):
+def test_a_layer_and_its_built_in_write_csv_and_markdown_with_a_paired_ratio(tmp_path, capsys):
     bench.main(
         [
             *("--quick", "--jit", "off", "--repeats", "1", "--backend", "tensorflow"),
-            *("--variants", "scaled_dot", "--lengths", "128", "--out", str(tmp_path)),
+            *("--variants", "keras.Attention", "scaled_dot", "--lengths", "128"),
             *("--batch", "3"),  # instead of the plan's B = 8
+            *("--paired", "3", "--out", str(tmp_path)),
         ]
     )
     with open(tmp_path / "bench_tensorflow_jit-off.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["variant"], r["B"], r["T"]) for r in rows] == [("scaled_dot", "3", "128")]
-    assert float(rows[0]["ms fwd+bwd"]) > 0 and float(rows[0]["peak GB"]) >= 0
+    assert [(r["variant"], r["B"], r["T"]) for r in rows] == [
+        ("keras.Attention", "3", "128"),
+        ("scaled_dot", "3", "128"),
+    ]
+    builtin, ours = rows
+    assert float(ours["ms fwd+bwd"]) > 0 and float(ours["peak GB"]) >= 0
+    assert ours["vs"] == "keras.Attention" and float(ours["time ratio"]) > 0
+    assert builtin["paired ratio"] == ""  # a built-in is not paired with itself
+    # "median (q1-q3)", the quartiles around the median
+    median, quartiles = ours["paired ratio"].split(" ")
+    q1, q3 = (float(q) for q in quartiles.strip("()").split("-"))
+    assert 0 < q1 <= float(median) <= q3
     markdown = (tmp_path / "bench_tensorflow_jit-off.md").read_text()
     assert markdown.startswith("| variant |") and "| scaled_dot | 3 | 128 |" in markdown
-    assert "| scaled_dot | 3 | 128 |" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "| scaled_dot | 3 | 128 |" in output and "paired with keras.Attention" in output
+
+
+def test_paired_ratio_alternates_which_step_runs_first():
+    calls, now = [], [0.0]
+
+    def timed(name, seconds):
+        def step(x):
+            calls.append(name)
+            now[0] += seconds
+
+        return step
+
+    result = bench.paired_ratio(
+        timed("ours", 2.0), timed("builtin", 4.0), None, rounds=4, clock=lambda: now[0]
+    )
+    assert calls == ["ours", "builtin", "builtin", "ours", "ours", "builtin", "builtin", "ours"]
+    assert result == {"paired_ratio": 0.5, "paired_q1": 0.5, "paired_q3": 0.5}
 
 
 def test_a_batch_below_one_is_refused(capsys):
@@ -29,6 +58,15 @@ def test_a_batch_below_one_is_refused(capsys):
         bench.main(["--quick", "--batch", "0"])
     assert exit_info.value.code == 2
     assert "--batch must be a positive integer. Received: --batch=0" in capsys.readouterr().err
+
+
+def test_negative_paired_rounds_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--quick", "--paired", "-1"])
+    assert exit_info.value.code == 2
+    assert "--paired must be 0 or a positive integer. Received: --paired=-1" in (
+        capsys.readouterr().err
+    )
 
 
 def test_ratios_are_against_the_built_in_of_the_same_run():
@@ -39,3 +77,7 @@ def test_ratios_are_against_the_built_in_of_the_same_run():
     assert ours["time ratio"] == "0.10" and ours["memory ratio"] == "0.12"
     stopped = bench._row("k", 2, 64, "tf.function", {"error": "over 9 GB"}, None, {})
     assert stopped["ms fwd+bwd"] == "over 9 GB" and stopped["peak GB"] == ""
+    assert ours["paired ratio"] == ""  # --paired not given
+    pair_failed = {"ms": 5.0, "peak_gb": 0.5, "paired_error": "over 9 GB"}
+    row = bench._row("additive", 2, 64, "tf.function", pair_failed, "k", ref)
+    assert row["time ratio"] == "0.10" and row["paired ratio"] == "over 9 GB"
