@@ -31,12 +31,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 # The JAX pass re-checks the layers on a second backend: their contract, values, masks,
-# and the block path's and the additive tiles' agreement with the direct path. Mixed
-# precision, dropout and XLA cases run on TensorFlow only, which keeps `make test` within
-# 20 minutes on 2 cores.
+# and the block path's, the additive tiles' and the own backward pass's agreement with the
+# direct path. Mixed precision, dropout and XLA cases run on TensorFlow only, which keeps
+# `make test` within 20 minutes on 2 cores.
 JAX_TESTS := tests/layers/test_layer_contract.py tests/layers/test_numerics.py \
 	tests/layers/test_masking.py tests/layers/test_blockwise.py \
-	tests/layers/test_tiled_additive.py
+	tests/layers/test_tiled_additive.py tests/layers/test_fused_backward.py
 JAX_SKIP := not mixed_precision and not mixed_float16 and not dropout \
 	and not automatic_threshold and not jit_compile
 

@@ -24,6 +24,10 @@ _BLOCK_ELEMENTS = 2**23
 _KEY_BLOCK_ELEMENTS = 2**21
 _MAX_BLOCKS = 64
 _MAX_PAIRS = 256
+# From this many (B · H · Tq · Tv) scores on, the direct path of a matmul score
+# takes its own backward pass (see `_matmul_attention`); below it the per-op
+# cost dominates and the plain automatic gradient is kept.
+_FUSED_BACKWARD_ELEMENTS = 2**20
 
 
 def _check_rate(name, value):
@@ -230,6 +234,8 @@ class BaseAttention(keras.layers.Layer):
         mask = self.combined_mask(
             query, key, query_mask, key_mask, attention_mask, use_causal_mask, key_mask_name
         )
+        if not return_attention_scores and self._fused_backward(q, k, training):
+            return self.merge(self._matmul_attention(q, k, v, mask))
         logits = self.score(q, k)
         weights = self.masked_softmax(logits, mask)
         attended = weights
@@ -308,6 +314,58 @@ class BaseAttention(keras.layers.Layer):
         weights = ops.softmax(ops.where(mask, logits, _MASKED_LOGIT), axis=-1)
         weights = ops.where(mask, weights, 0.0)
         return ops.cast(weights, self.compute_dtype)
+
+    # ------------------------------------------------- direct path, own gradient
+    def _fused_backward(self, query, key, training):
+        """Whether the direct path uses `_matmul_attention`: a matmul score, no
+        dropout at work, and at least `_FUSED_BACKWARD_ELEMENTS` scores."""
+        if not self.score_is_matmul():
+            return False
+        if self._dropout_layer is not None and bool(training):
+            return False
+        dims = (query.shape[0], query.shape[1], query.shape[2], key.shape[2])
+        batch, heads, q_len, k_len = (d if isinstance(d, int) else None for d in dims)
+        if q_len is None or k_len is None:
+            return False
+        return (batch or 1) * (heads or 1) * q_len * k_len >= _FUSED_BACKWARD_ELEMENTS
+
+    def _matmul_attention(self, q, k, v, mask):
+        """softmax(mask(q' k'ᵀ)) v for a matmul score, with its backward pass written out.
+
+        With W the weights, O = W V the output and G its gradient, the
+        automatic gradient of the softmax computes Σ_j (G Vᵀ)_ij W_ij, a pass
+        over the (B, H, Tq, Tv) tensors; the same sum is Σ_d G_id O_id
+        (Dao et al., 2022), which costs (B, H, Tq, Dv). So:
+
+            dV = Wᵀ G,   dS = W ⊙ (G Vᵀ - rowsum(G ⊙ O)),   dq' = dS k',   dk' = dSᵀ q'
+
+        computed in float32 where the softmax is. Masked weights are zero, so
+        their dS is zero as in the automatic gradient. The prepared q' and k'
+        come from `prepare_score`, differentiated as usual.
+        """
+        q, k = self.prepare_score(q, k)
+        dtype = self.compute_dtype
+
+        @ops.custom_gradient
+        def attend(q, k, v):
+            weights = self.masked_softmax(self.score_prepared(q, k), mask)
+            output = ops.matmul(weights, v)
+
+            def grad(*args, upstream=None):
+                upstream = args[0] if upstream is None else upstream
+                d_v = ops.einsum("bhqk,bhqd->bhkd", weights, upstream)
+                d_weights = ops.cast(ops.einsum("bhqd,bhkd->bhqk", upstream, v), "float32")
+                row = ops.sum(
+                    ops.cast(upstream, "float32") * ops.cast(output, "float32"), -1, keepdims=True
+                )
+                d_scores = ops.cast(ops.cast(weights, "float32") * (d_weights - row), dtype)
+                d_q = ops.matmul(d_scores, k)
+                d_k = ops.einsum("bhqk,bhqd->bhkd", d_scores, q)
+                return d_q, d_k, d_v
+
+            return output, grad
+
+        return attend(q, k, v)
 
     # ------------------------------------------------------- block-wise path
     def block_sizes(self, query, key):
