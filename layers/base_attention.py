@@ -25,8 +25,8 @@ _KEY_BLOCK_ELEMENTS = 2**21
 _MAX_BLOCKS = 64
 _MAX_PAIRS = 256
 # From this many (B · H · Tq · Tv) scores on, the direct path of a matmul score
-# takes its own backward pass (see `_matmul_attention`); below it the per-op
-# cost dominates and the plain automatic gradient is kept.
+# takes its own backward pass (see `_matmul_attention`); smaller inputs, where
+# it saves little, keep the automatic gradient.
 _FUSED_BACKWARD_ELEMENTS = 2**20
 
 
@@ -81,13 +81,16 @@ class BaseAttention(keras.layers.Layer):
     are a matmul of the prepared query and key (`score_is_matmul`) also split
     the keys when Tv is long: each query block runs an online softmax over key
     blocks (a running maximum, sum and output, each key block under
-    `keras.remat` too), so it holds
-    (B, H, block, key block) scores at a time. The result equals the direct
-    path's to float rounding; dropout still acts on each row's normalised
-    weights. With `return_attention_scores=True`, or lengths unknown at trace
-    time, the direct path builds the full matrix. A variant can split its
-    score into `prepare_score` (per position, done once) and `score_prepared`
-    (per block) so the blocks do not repeat per-position work.
+    `keras.remat` too), so it holds (B, H, block, key block) scores at a
+    time. The result equals the direct path's to float rounding; dropout
+    still acts on each row's normalised weights. With
+    `return_attention_scores=True`, or lengths unknown at trace time, the
+    direct path builds the full matrix. A variant can split its score into
+    `prepare_score` (per position, done once) and `score_prepared` (per
+    block) so the blocks do not repeat per-position work. From 2**20 scores
+    on, the direct path of a matmul score without dropout at work computes
+    its own backward pass, which skips one pass over the weights (see
+    `_matmul_attention`).
 
     Args:
         dropout: Dropout rate on the attention weights, in [0, 1); applied in
