@@ -1,5 +1,6 @@
 """The base class of every attention layer: masks, softmax, dropout and the weighted sum."""
 
+import functools
 import math
 
 import keras
@@ -28,6 +29,12 @@ _MAX_PAIRS = 256
 # takes its own backward pass (see `_matmul_attention`); smaller inputs, where
 # it saves little, keep the automatic gradient.
 _FUSED_BACKWARD_ELEMENTS = 2**20
+# On a CPU, that path computes one tile of heads at a time when a head's
+# (Tq, Tv) scores are at most _MAX_HEAD_TILE floats (16 MB): whole heads, with
+# as many heads per tile as fit in _HEAD_TILE_ELEMENTS (4 MB), so that a tile's
+# scores stay in cache between the ops that use them (see `_tiled_matmul_attention`).
+_MAX_HEAD_TILE = 2**22
+_HEAD_TILE_ELEMENTS = 2**20
 
 
 def _check_rate(name, value):
@@ -90,7 +97,8 @@ class BaseAttention(keras.layers.Layer):
     block) so the blocks do not repeat per-position work. From 2**20 scores
     on, the direct path of a matmul score without dropout at work computes
     its own backward pass, which skips one pass over the weights (see
-    `_matmul_attention`).
+    `_matmul_attention`); on a CPU it runs one tile of heads at a time, so
+    that each tile's scores stay in cache (`_tiled_matmul_attention`).
 
     Args:
         dropout: Dropout rate on the attention weights, in [0, 1); applied in
@@ -344,9 +352,13 @@ class BaseAttention(keras.layers.Layer):
 
         computed in float32 where the softmax is. Masked weights are zero, so
         their dS is zero as in the automatic gradient. The prepared q' and k'
-        come from `prepare_score`, differentiated as usual.
+        come from `prepare_score`, differentiated as usual. On a CPU, heads
+        small enough go through `_tiled_matmul_attention` instead.
         """
         q, k = self.prepare_score(q, k)
+        group = _head_group(q.shape[1], q.shape[2], k.shape[2])
+        if group is not None and _on_cpu():
+            return self._tiled_matmul_attention(q, k, v, mask, group)
         dtype = self.compute_dtype
 
         @ops.custom_gradient
@@ -369,6 +381,84 @@ class BaseAttention(keras.layers.Layer):
             return output, grad
 
         return attend(q, k, v)
+
+    def _tiled_matmul_attention(self, q, k, v, mask, group):
+        """`_matmul_attention` one tile of `group` heads of one batch row at a time.
+
+        The whole-tensor path writes each (B, H, Tq, Tv) tensor to memory and
+        reads it back in the next op; here a loop (`keras.ops.map`) takes one
+        tile of heads at a time, whose scores stay in cache from the matmul
+        that makes them to the one that uses them. The forward pass keeps only
+        the output and each row's log-sum-exp L; the backward pass, a second
+        loop, recomputes the tile's weights as W = exp(q' k'ᵀ - L) (one more
+        matmul) and then applies the formulas of `_matmul_attention`. All in
+        float32; a fully masked row has zero weights and output.
+        """
+        batch, heads = ops.shape(q)[0], q.shape[1]
+        q_len = q.shape[2]
+        per_row = heads // group  # tiles per batch row
+        tiles = batch * per_row
+        if mask is not None:
+            mask = mask[:, 0]  # (B or 1, Tq or 1, Tv or 1)
+        # The batch row of each tile, for the mask.
+        rows = () if mask is None else (ops.arange(tiles) // per_row,)
+
+        def flat(x):
+            return ops.reshape(ops.cast(x, "float32"), (tiles, group, x.shape[2], x.shape[3]))
+
+        def tile_mask(row=None):
+            if mask is None:
+                return None
+            if mask.shape[0] == 1:
+                return mask[:1]
+            return ops.expand_dims(ops.take(mask, row, axis=0), 0)
+
+        # Products with a transposed factor are einsums, which fold the
+        # transpose into the matmul (a transposed (Tq, Tv) copy costs a pass).
+        def scores(q_tile, k_tile):
+            return ops.einsum("gqd,gkd->gqk", q_tile, k_tile)
+
+        @ops.custom_gradient
+        def attend(q, k, v):
+            def forward(item):
+                *row, q_tile, k_tile, v_tile = item
+                logits, valid = scores(q_tile, k_tile), tile_mask(*row)
+                if valid is not None:
+                    logits = ops.where(valid, logits, _MASKED_LOGIT)
+                top = ops.max(logits, axis=-1, keepdims=True)
+                probs = ops.exp(logits - top)
+                if valid is not None:  # a fully masked row: all its logits equal `top`
+                    probs = ops.where(valid, probs, 0.0)
+                total = ops.sum(probs, axis=-1, keepdims=True)
+                total = ops.where(total > 0, total, ops.ones_like(total))
+                return ops.matmul(probs, v_tile) / total, top + ops.log(total)
+
+            output, log_total = ops.map(forward, (*rows, q, k, v))
+
+            def grad(*args, upstream=None):
+                upstream = args[0] if upstream is None else upstream
+
+                def backward(item):
+                    *row, q_tile, k_tile, v_tile, out_tile, log_tile, up_tile = item
+                    weights = ops.exp(scores(q_tile, k_tile) - log_tile)
+                    valid = tile_mask(*row)
+                    if valid is not None:
+                        weights = ops.where(valid, weights, 0.0)
+                    d_v = ops.einsum("gqk,gqd->gkd", weights, up_tile)
+                    row_sum = ops.sum(up_tile * out_tile, axis=-1, keepdims=True)
+                    d_scores = weights * (ops.einsum("gqd,gkd->gqk", up_tile, v_tile) - row_sum)
+                    d_q = ops.matmul(d_scores, k_tile)
+                    d_k = ops.einsum("gqk,gqd->gkd", d_scores, q_tile)
+                    return d_q, d_k, d_v
+
+                items = (*rows, q, k, v, output, log_total, upstream)
+                return ops.map(backward, items)
+
+            return output, grad
+
+        output = attend(flat(q), flat(k), flat(v))
+        output = ops.reshape(output, (batch, heads, q_len, v.shape[3]))
+        return ops.cast(output, self.compute_dtype)
 
     # ------------------------------------------------------- block-wise path
     def block_sizes(self, query, key):
@@ -566,6 +656,31 @@ class BaseAttention(keras.layers.Layer):
         config = super().get_config()
         config.update({"dropout": self.dropout, "seed": self.seed, "block_size": self.block_size})
         return config
+
+
+def _head_group(heads, q_len, k_len):
+    """Heads per tile of `_tiled_matmul_attention`, or None when a head is too large."""
+    if not all(isinstance(d, int) for d in (heads, q_len, k_len)):
+        return None
+    if q_len * k_len > _MAX_HEAD_TILE:
+        return None
+    fits = max(_HEAD_TILE_ELEMENTS // (q_len * k_len), 1)
+    return max(g for g in range(1, heads + 1) if heads % g == 0 and g <= fits)
+
+
+@functools.cache
+def _on_cpu():
+    """Whether the backend computes on the CPU, where `_tiled_matmul_attention` pays off."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.config.list_logical_devices("GPU")
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() == "cpu"
+    return False
 
 
 def _and(a, b):

@@ -2,7 +2,9 @@
 
 `_FUSED_BACKWARD_ELEMENTS` is set to 0 (always taken) or out of reach (never
 taken), and the layer's output and gradients must agree, masks and causal
-included, for every registered layer whose score is a matmul.
+included, for every registered layer whose score is a matmul. The own pass
+has two forms, each tested: on whole tensors, and on a CPU in tiles of heads
+(`_tiled_matmul_attention`), with one head or several per tile.
 """
 
 import numpy as np
@@ -16,16 +18,30 @@ B, TQ, TV, D = 2, 7, 6, 8
 MATMUL = [name for name in layers.available() if make_layer(name).score_is_matmul()]
 
 
-def taken(monkeypatch):
-    """Counts the calls of the own-gradient path."""
+# How the own pass computes: `_MAX_HEAD_TILE` and `_HEAD_TILE_ELEMENTS` values.
+PATHS = {
+    "whole tensors": (0, 2**20),
+    "tiles of one head": (2**22, 1),
+    "tiles of two heads": (2**22, 2 * TQ * TV),
+}
+
+
+def use_path(monkeypatch, path):
+    max_tile, tile = PATHS[path]
+    monkeypatch.setattr(base_attention, "_MAX_HEAD_TILE", max_tile)
+    monkeypatch.setattr(base_attention, "_HEAD_TILE_ELEMENTS", tile)
+
+
+def taken(monkeypatch, method="_matmul_attention"):
+    """Records the layers that call `method`: by default the own-gradient path."""
     calls = []
-    attention = base_attention.BaseAttention._matmul_attention
+    original = getattr(base_attention.BaseAttention, method)
 
     def recording(self, *args):
         calls.append(type(self).__name__)
-        return attention(self, *args)
+        return original(self, *args)
 
-    monkeypatch.setattr(base_attention.BaseAttention, "_matmul_attention", recording)
+    monkeypatch.setattr(base_attention.BaseAttention, method, recording)
     return calls
 
 
@@ -33,19 +49,28 @@ def test_the_matmul_scores_are_the_dot_family_and_their_multi_head():
     assert {"dot", "scaled_dot", "bilinear", "mlp", "multi_head"} <= set(MATMUL)
 
 
-@pytest.mark.parametrize("masks", ["none", "lengths-and-causal"])
+MASKS = {
+    "none": {},
+    "lengths-and-causal": {
+        "query_mask": lengths_mask([TQ, 4], TQ),
+        "value_mask": lengths_mask([3, TV], TV),
+        "use_causal_mask": True,
+    },
+    # A row with no valid key; the mask has no batch axis.
+    "causal-and-empty-key": {"attention_mask": np.tril(np.ones((B, TQ, TV), bool), -1)},
+    "keys-only": {"value_mask": lengths_mask([2, TV], TV)},
+}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("masks", list(MASKS))
 @pytest.mark.parametrize("name", MATMUL)
-def test_own_backward_equals_the_automatic_gradient(monkeypatch, rng, name, masks):
+def test_own_backward_equals_the_automatic_gradient(monkeypatch, rng, name, masks, path):
     query = rng.normal(size=(B, TQ, D)).astype("float32")
     value = rng.normal(size=(B, TV, D)).astype("float32")
-    call = {}
-    if masks != "none":
-        call = {
-            "query_mask": lengths_mask([TQ, 4], TQ),
-            "value_mask": lengths_mask([3, TV], TV),
-            "use_causal_mask": True,
-        }
+    call = MASKS[masks]
     layer = make_layer(name)
+    use_path(monkeypatch, path)
     calls = taken(monkeypatch)
     monkeypatch.setattr(base_attention, "_FUSED_BACKWARD_ELEMENTS", 2**62)
     out = np.asarray(layer(query, value, **call))
@@ -87,3 +112,96 @@ def test_the_threshold_counts_batch_heads_and_both_lengths(monkeypatch):
     assert not layer._fused_backward(q, keras.ops.zeros((2, 3, 6, 4)), training=True)
     unknown = keras.KerasTensor((None, 3, None, 4))
     assert not layer._fused_backward(unknown, keras.ops.zeros((2, 3, 7, 4)), training=True)
+
+
+def test_heads_per_tile():
+    group = base_attention._head_group
+    assert group(8, 1024, 1024) == 1  # a 4 MB head fills a tile
+    assert group(8, 256, 256) == 8  # 8 heads of 256 KB
+    assert group(12, 512, 512) == 4  # the largest divisor that fits
+    assert group(1, 2048, 2048) == 1  # one 16 MB head: still tiled
+    assert group(1, 2048, 4096) is None  # too large for a tile
+    assert group(8, None, 1024) is None  # lengths unknown at trace time
+
+
+def test_the_tiles_are_taken_on_a_cpu_only(monkeypatch):
+    """The tiled form runs on a CPU only, where it was measured to pay off."""
+    import keras
+
+    calls = taken(monkeypatch, "_tiled_matmul_attention")
+    monkeypatch.setattr(base_attention, "_FUSED_BACKWARD_ELEMENTS", 0)
+    query = keras.ops.ones((B, TQ, D))
+    monkeypatch.setattr(base_attention, "_on_cpu", lambda: False)
+    layers.get("dot")(query, query)
+    assert calls == []
+    monkeypatch.setattr(base_attention, "_on_cpu", lambda: True)
+    layers.get("dot")(query, query)
+    assert calls == ["DotAttention"]
+
+
+@pytest.mark.skipif(
+    __import__("keras").backend.backend() != "tensorflow",
+    reason="a batch size unknown at trace time (tf.function's input_signature) is TensorFlow's",
+)
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_tiles_with_a_batch_size_unknown_at_trace_time(monkeypatch, rng, jit_compile):
+    import tensorflow as tf
+
+    query = rng.normal(size=(B, TQ, D)).astype("float32")
+    value = rng.normal(size=(B, TV, D)).astype("float32")
+    mask = lengths_mask([3, TV], TV)
+    layer = make_layer("multi_head")
+    use_path(monkeypatch, "tiles of one head")
+    monkeypatch.setattr(base_attention, "_FUSED_BACKWARD_ELEMENTS", 0)
+    expected = np.asarray(layer(query, value, value_mask=mask))
+    spec = [
+        tf.TensorSpec((None, TQ, D)),
+        tf.TensorSpec((None, TV, D)),
+        tf.TensorSpec((None, TV), tf.bool),
+    ]
+
+    @tf.function(input_signature=spec, jit_compile=jit_compile)
+    def step(q, v, m):
+        with tf.GradientTape() as tape:
+            tape.watch(q)
+            out = layer(q, v, value_mask=m)
+            total = tf.reduce_sum(out)
+        return out, tape.gradient(total, q)
+
+    calls = taken(monkeypatch)
+    out, grad = step(query, value, mask)
+    assert calls, "the own-gradient path was not taken"
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(base_attention, "_FUSED_BACKWARD_ELEMENTS", 2**62)
+    q = tf.constant(query)
+    with tf.GradientTape() as tape:
+        tape.watch(q)
+        total = tf.reduce_sum(layer(q, value, value_mask=mask))
+    reference = tape.gradient(total, q)
+    np.testing.assert_allclose(grad.numpy(), reference.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("path", ["whole tensors", "tiles of one head"])
+def test_own_backward_under_mixed_precision(monkeypatch, rng, path):
+    import keras
+
+    query = rng.normal(size=(B, TQ, D)).astype("float32")
+    value = rng.normal(size=(B, TV, D)).astype("float32")
+    keras.utils.set_random_seed(0)
+    reference = make_layer("multi_head")
+    expected = np.asarray(reference(query, value))
+    weight_grads, query_grad = gradients(reference, query, value)
+    keras.config.set_dtype_policy("mixed_float16")
+    keras.utils.set_random_seed(0)
+    layer = make_layer("multi_head")
+    use_path(monkeypatch, path)
+    monkeypatch.setattr(base_attention, "_FUSED_BACKWARD_ELEMENTS", 0)
+    calls = taken(monkeypatch)
+    out = layer(query, value)
+    assert calls, "the own-gradient path was not taken"
+    assert keras.backend.standardize_dtype(out.dtype) == "float16"
+    np.testing.assert_allclose(np.asarray(out, "float32"), expected, atol=1e-2)
+    mixed_weight_grads, mixed_query_grad = gradients(layer, query, value)
+    np.testing.assert_allclose(mixed_query_grad, query_grad, atol=2e-2)
+    for mixed, auto in zip(mixed_weight_grads, weight_grads, strict=True):
+        np.testing.assert_allclose(np.asarray(mixed, "float32"), auto, atol=5e-2)
