@@ -33,8 +33,12 @@ _FUSED_BACKWARD_ELEMENTS = 2**20
 # (Tq, Tv) scores are at most _MAX_HEAD_TILE floats (16 MB): whole heads, with
 # as many heads per tile as fit in _HEAD_TILE_ELEMENTS (4 MB), so that a tile's
 # scores stay in cache between the ops that use them (see `_tiled_matmul_attention`).
+# The tiles recompute the scores' matmul in the backward pass, which costs in
+# proportion to the query's feature size: from _MAX_TILED_DIM + 1 on it was
+# measured to cost more than the tiles save under XLA (README, "Performance").
 _MAX_HEAD_TILE = 2**22
 _HEAD_TILE_ELEMENTS = 2**20
+_MAX_TILED_DIM = 128
 
 
 def _check_rate(name, value):
@@ -356,7 +360,7 @@ class BaseAttention(keras.layers.Layer):
         small enough go through `_tiled_matmul_attention` instead.
         """
         q, k = self.prepare_score(q, k)
-        group = _head_group(q.shape[1], q.shape[2], k.shape[2])
+        group = _head_group(q.shape[1], q.shape[2], k.shape[2], q.shape[3])
         if group is not None and _on_cpu():
             return self._tiled_matmul_attention(q, k, v, mask, group)
         dtype = self.compute_dtype
@@ -658,11 +662,16 @@ class BaseAttention(keras.layers.Layer):
         return config
 
 
-def _head_group(heads, q_len, k_len):
-    """Heads per tile of `_tiled_matmul_attention`, or None when a head is too large."""
-    if not all(isinstance(d, int) for d in (heads, q_len, k_len)):
+def _head_group(heads, q_len, k_len, dim):
+    """Heads per tile of `_tiled_matmul_attention`, or None where it does not pay off.
+
+    `dim` is the feature size of the prepared query; a head's (q_len, k_len)
+    scores larger than `_MAX_HEAD_TILE`, or `dim` above `_MAX_TILED_DIM`,
+    keep the whole-tensor path.
+    """
+    if not all(isinstance(d, int) for d in (heads, q_len, k_len, dim)):
         return None
-    if q_len * k_len > _MAX_HEAD_TILE:
+    if q_len * k_len > _MAX_HEAD_TILE or dim > _MAX_TILED_DIM:
         return None
     fits = max(_HEAD_TILE_ELEMENTS // (q_len * k_len), 1)
     return max(g for g in range(1, heads + 1) if heads % g == 0 and g <= fits)

@@ -116,12 +116,13 @@ def test_the_threshold_counts_batch_heads_and_both_lengths(monkeypatch):
 
 def test_heads_per_tile():
     group = base_attention._head_group
-    assert group(8, 1024, 1024) == 1  # a 4 MB head fills a tile
-    assert group(8, 256, 256) == 8  # 8 heads of 256 KB
-    assert group(12, 512, 512) == 4  # the largest divisor that fits
-    assert group(1, 2048, 2048) == 1  # one 16 MB head: still tiled
-    assert group(1, 2048, 4096) is None  # too large for a tile
-    assert group(8, None, 1024) is None  # lengths unknown at trace time
+    assert group(8, 1024, 1024, 32) == 1  # a 4 MB head fills a tile
+    assert group(8, 256, 256, 32) == 8  # 8 heads of 256 KB
+    assert group(12, 512, 512, 32) == 4  # the largest divisor that fits
+    assert group(1, 2048, 2048, 128) == 1  # one 16 MB head: still tiled
+    assert group(1, 2048, 4096, 32) is None  # too large for a tile
+    assert group(1, 1024, 1024, 256) is None  # recomputing the scores costs too much
+    assert group(8, None, 1024, 32) is None  # lengths unknown at trace time
 
 
 def test_the_tiles_are_taken_on_a_cpu_only(monkeypatch):
