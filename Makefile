@@ -35,7 +35,7 @@ format: $(STAMP)
 # direct path. Mixed precision, dropout and XLA cases run on TensorFlow only, and so do
 # the own backward pass's whole-tensor form (a GPU's, unchanged on JAX since it was tested
 # there) and its tiles of several heads, which keeps `make test` within 20 minutes on 2
-# cores. `--dist worksteal` lets an idle worker take queued tests from the busy one.
+# cores.
 JAX_TESTS := tests/layers/test_layer_contract.py tests/layers/test_numerics.py \
 	tests/layers/test_masking.py tests/layers/test_blockwise.py \
 	tests/layers/test_tiled_additive.py tests/layers/test_fused_backward.py
@@ -44,8 +44,8 @@ JAX_SKIP := not mixed_precision and not mixed_float16 and not dropout \
 	and not tiles_of_two_heads
 
 test: lint
-	KERAS_BACKEND=tensorflow $(BIN)/pytest -n 2 --dist worksteal tests
-	KERAS_BACKEND=jax $(BIN)/pytest -n 2 --dist worksteal $(JAX_TESTS) -k "$(JAX_SKIP)"
+	KERAS_BACKEND=tensorflow $(BIN)/pytest -n 2 tests
+	KERAS_BACKEND=jax $(BIN)/pytest -n 2 $(JAX_TESTS) -k "$(JAX_SKIP)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
