@@ -34,14 +34,14 @@ format: $(STAMP)
 # and the block path's, the additive tiles' and the own backward pass's agreement with the
 # direct path. Mixed precision, dropout and XLA cases run on TensorFlow only, and so do
 # the own backward pass's whole-tensor form (a GPU's, unchanged on JAX since it was tested
-# there) and its tiles of several heads, which keeps `make test` within 20 minutes on 2
-# cores.
+# there), its tiles of several heads and its extra mask shapes, which keeps `make test`
+# within 20 minutes on 2 cores.
 JAX_TESTS := tests/layers/test_layer_contract.py tests/layers/test_numerics.py \
 	tests/layers/test_masking.py tests/layers/test_blockwise.py \
 	tests/layers/test_tiled_additive.py tests/layers/test_fused_backward.py
 JAX_SKIP := not mixed_precision and not mixed_float16 and not dropout \
 	and not automatic_threshold and not jit_compile and not whole_tensors \
-	and not tiles_of_two_heads
+	and not tiles_of_two_heads and not mask_shape
 
 test: lint
 	KERAS_BACKEND=tensorflow $(BIN)/pytest -n 2 tests
