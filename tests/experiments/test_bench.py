@@ -81,3 +81,17 @@ def test_ratios_are_against_the_built_in_of_the_same_run():
     pair_failed = {"ms": 5.0, "peak_gb": 0.5, "paired_error": "over 9 GB"}
     row = bench._row("additive", 2, 64, "tf.function", pair_failed, "k", ref)
     assert row["time ratio"] == "0.10" and row["paired ratio"] == "over 9 GB"
+
+
+def test_paths_bench_times_four_paths_against_the_first():
+    from attention_zoo.experiments import paths_bench
+
+    results = paths_bench.run("scaled_dot", length=8, batch=2, dim=8, rounds=2)
+    assert list(results) == [
+        "tf.function, tiles",
+        "tf.function, whole tensors",
+        "XLA, tiles",
+        "XLA, whole tensors",
+    ]
+    assert results["tf.function, tiles"][1] == 1.0
+    assert all(ms > 0 and ratio > 0 for ms, ratio in results.values())

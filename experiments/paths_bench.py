@@ -1,0 +1,97 @@
+"""Tiles of heads against whole tensors, with and without XLA, timed in one process.
+
+`python -m attention_zoo.experiments.paths_bench --variant multi_head --length 1024`
+builds one layer four times (tf.function or XLA; the own backward pass on
+tiles of heads or on whole tensors, see `BaseAttention._matmul_attention`)
+and times a forward + backward step of each in alternating rounds (the order
+reverses every other round). It prints the median time of each and the
+median of the per-round ratios against `tf.function` with tiles. TensorFlow
+backend, CPU; self-attention on (B, T, D) inputs, 8 heads for `multi_head`.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+
+def _step(layer, x, jit, tiles):
+    import tensorflow as tf
+
+    from attention_zoo.layers import base_attention
+
+    # The path is chosen at trace time, so each step traces with its own setting.
+    max_tile = base_attention._MAX_HEAD_TILE if tiles else 0
+
+    @tf.function(jit_compile=jit)
+    def step(x):
+        saved = base_attention._MAX_HEAD_TILE
+        base_attention._MAX_HEAD_TILE = max_tile
+        try:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x, x) ** 2)
+            return tape.gradient(loss, [x, *layer.trainable_variables])
+        finally:
+            base_attention._MAX_HEAD_TILE = saved
+
+    step(x)  # trace and warm up
+    return step
+
+
+def run(variant, length, batch, dim, rounds):
+    """{name: (median ms, median ratio against tf.function with tiles)}."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import numpy as np
+    import tensorflow as tf
+
+    from attention_zoo import layers
+
+    x = tf.constant(np.random.default_rng(0).standard_normal((batch, length, dim)), tf.float32)
+    steps = {}
+    for jit in (False, True):
+        for tiles in (True, False):
+            kwargs = {"num_heads": 8} if variant == "multi_head" else {}
+            layer = layers.get(variant, **kwargs)
+            name = f"{'XLA' if jit else 'tf.function'}, {'tiles' if tiles else 'whole tensors'}"
+            steps[name] = _step(layer, x, jit, tiles)
+    names = list(steps)
+    times = {name: [] for name in names}
+    for index in range(rounds):
+        for name in names if index % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            for grad in steps[name](x):
+                grad.numpy()
+            times[name].append(time.perf_counter() - start)
+    first = times[names[0]]
+    return {
+        name: (
+            1000 * statistics.median(times[name]),
+            statistics.median(t / f for t, f in zip(times[name], first, strict=True)),
+        )
+        for name in names
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", default="multi_head", choices=["multi_head", "scaled_dot"])
+    parser.add_argument("--length", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--dim", type=int, default=256, help="model size D")
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args(argv)
+    for arg in ("length", "batch", "dim", "rounds"):
+        value = getattr(args, arg)
+        if value <= 0:
+            parser.error(f"--{arg} must be a positive integer. Received: --{arg}={value}")
+    results = run(args.variant, args.length, args.batch, args.dim, args.rounds)
+    print(f"{args.variant}, B = {args.batch}, T = {args.length}, D = {args.dim}")
+    print("| path | ms fwd+bwd | paired ratio vs tf.function, tiles |")
+    print("|---|---|---|")
+    for name, (ms, ratio) in results.items():
+        print(f"| {name} | {ms:.1f} | {ratio:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
