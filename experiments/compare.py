@@ -6,7 +6,8 @@ with seeds seed, seed+1, ... on the same data split, each under the same budget
 (epochs or seconds), and writes its record to `OUT/trials/<model>/<trial>.json`
 the moment it ends. Interrupted at any point, the same command continues: Keras
 Tuner reloads its oracle, completed trials are kept, the trial that was running
-is run again from its start. The leaderboard is computed from the trial records.
+is run again from its start. The grid is walked by `GridOracle`, whose place in
+the grid survives a reload. The leaderboard is computed from the trial records.
 """
 
 import contextlib
@@ -26,7 +27,7 @@ from attention_zoo.experiments import plots
 from attention_zoo.experiments.tasks import get_task
 
 TUNERS = {
-    "grid": keras_tuner.GridSearch,
+    "grid": None,  # GridOracle under a plain keras_tuner.Tuner (see GridOracle)
     "random": keras_tuner.RandomSearch,
     "bayesian": keras_tuner.BayesianOptimization,
     "hyperband": keras_tuner.Hyperband,
@@ -95,6 +96,50 @@ class AttentionHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         return self.task.build(hp, self.data, self.variants)
+
+
+class GridOracle(keras_tuner.Oracle):
+    """Walks a fixed list of grid points in order, each point once.
+
+    Keras Tuner's `GridSearch` keeps its place in the grid in memory only
+    (keras-team/keras-tuner#1055, open for 1.4.8): a grid search reloaded after
+    a kill either stops before the end of the grid or fails with a KeyError.
+    This oracle finds the next point from the trials it has saved, so a
+    reloaded walk goes on where it stopped.
+    """
+
+    def __init__(self, points, **kwargs):
+        super().__init__(**kwargs)
+        self.points = [dict(p) for p in points]
+
+    def populate_space(self, trial_id):
+        started = [
+            self.trials[t].hyperparameters.values for t in self.start_order if t in self.trials
+        ]
+        for point in self.points:
+            if not any(all(v.get(k) == x for k, x in point.items()) for v in started):
+                return {"status": "RUNNING", "values": dict(point)}
+        if self.ongoing_trials:  # a worker's trial may still fail and come back
+            return {"status": "IDLE", "values": None}
+        return {"status": "STOPPED", "values": None}
+
+
+def _forget_unsaved_trials(oracle):
+    """Drops the trials that the reloaded oracle's own state does not list.
+
+    Keras Tuner writes a new trial's file before the oracle's state that lists
+    it. A sweep killed between the two reloads a trial that no tuner will run
+    but that counts towards the trial ids and `max_trials`. It never started
+    training, so it is forgotten here and the oracle creates it again. Returns
+    the ids forgotten.
+    """
+    if not isinstance(oracle, keras_tuner.Oracle):
+        return []  # a worker's proxy to the chief, which holds the state
+    started = set(oracle.start_order)
+    unsaved = sorted(t for t in oracle.trials if t not in started)
+    for trial_id in unsaved:
+        del oracle.trials[trial_id]
+    return unsaved
 
 
 def _count_params(model):
@@ -276,28 +321,36 @@ class Sweep:
         return [json.loads(p.read_text()) for p in sorted(self.trials_dir.glob("*/record.json"))]
 
     def run(self, strategy=None):
-        base = TUNERS[self.tuner_name]
-        cls = type(f"{base.__name__}Sweep", (_SweepMixin, base), {})
-        direction = self.task.objective[1]
+        objective = keras_tuner.Objective(self.task.objective[0], self.task.objective[1])
         kwargs = {
             "hypermodel": AttentionHyperModel(self.task, self.data, self.variants),
-            "objective": keras_tuner.Objective(self.task.objective[0], direction),
             "directory": str(self.out / "tuner"),
             "project_name": self.task.name,
-            "seed": self.seed,
             "overwrite": False,
             "sweep": self,
             "distribution_strategy": strategy,
         }
-        if self.tuner_name == "hyperband":
-            kwargs["max_epochs"] = self.budget_epochs or 10
+        points = grid_points(self.task, self.variants, self.data.get("preset", "quick"))
+        if self.tuner_name == "grid":
+            base = keras_tuner.Tuner
+            kwargs["oracle"] = GridOracle(
+                points, objective=objective, max_trials=self.max_trials, seed=self.seed
+            )
         else:
-            kwargs["max_trials"] = self.max_trials
+            base = TUNERS[self.tuner_name]
+            kwargs.update(objective=objective, seed=self.seed)
+            if self.tuner_name == "hyperband":
+                kwargs["max_epochs"] = self.budget_epochs or 10
+            else:
+                kwargs["max_trials"] = self.max_trials
+        cls = type(f"{base.__name__}Sweep", (_SweepMixin, base), {})
         tuner = cls(**kwargs)
+        for trial_id in _forget_unsaved_trials(tuner.oracle):
+            _log(f"[{self.task.name}] trial {trial_id} was created but never started; run anew")
         self.total = self.max_trials
         if self.tuner_name == "grid":
-            self.total = len(
-                grid_points(self.task, self.variants, self.data.get("preset", "quick"))
+            self.total = (
+                len(points) if self.max_trials is None else min(len(points), self.max_trials)
             )
         elif self.tuner_name == "hyperband":
             self.total = "?"
