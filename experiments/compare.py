@@ -320,7 +320,8 @@ class Sweep:
             return []
         return [json.loads(p.read_text()) for p in sorted(self.trials_dir.glob("*/record.json"))]
 
-    def run(self, strategy=None):
+    def tuner(self, strategy=None):
+        """The Keras Tuner tuner of this sweep, reloaded from `out` when it holds one."""
         objective = keras_tuner.Objective(self.task.objective[0], self.task.objective[1])
         kwargs = {
             "hypermodel": AttentionHyperModel(self.task, self.data, self.variants),
@@ -331,14 +332,17 @@ class Sweep:
             "distribution_strategy": strategy,
         }
         points = grid_points(self.task, self.variants, self.data.get("preset", "quick"))
+        # Keras Tuner takes a seed of 0 for "no seed" and draws one at random, which made
+        # --seed 0 (the default) a search that no run could repeat, resumed or not.
+        oracle_seed = self.seed + 1
         if self.tuner_name == "grid":
             base = keras_tuner.Tuner
             kwargs["oracle"] = GridOracle(
-                points, objective=objective, max_trials=self.max_trials, seed=self.seed
+                points, objective=objective, max_trials=self.max_trials, seed=oracle_seed
             )
         else:
             base = TUNERS[self.tuner_name]
-            kwargs.update(objective=objective, seed=self.seed)
+            kwargs.update(objective=objective, seed=oracle_seed)
             if self.tuner_name == "hyperband":
                 kwargs["max_epochs"] = self.budget_epochs or 10
             else:
@@ -354,6 +358,10 @@ class Sweep:
             )
         elif self.tuner_name == "hyperband":
             self.total = "?"
+        return tuner
+
+    def run(self, strategy=None):
+        tuner = self.tuner(strategy)
         self.started = time.perf_counter()
         tuner.search(verbose=0)
         return self.leaderboard()
@@ -482,6 +490,12 @@ def compare(
             raise SweepError(f"{name} must be positive. Received: {name}={value}")
     if executions < 1:
         raise SweepError(f"--executions must be at least 1. Received: --executions={executions}")
+    if not 0 <= seed <= 2**32 - executions:
+        # The seeds seed, ..., seed + executions - 1 all go to numpy, which takes 0 to 2**32 - 1.
+        raise SweepError(
+            f"--seed must be between 0 and {2**32 - executions} for --executions {executions}. "
+            f"Received: --seed={seed}"
+        )
     if tuner != "grid" and tuner != "hyperband" and not max_trials:
         raise SweepError(f"--max-trials must be positive for --tuner {tuner}.")
     chosen = {}

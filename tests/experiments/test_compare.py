@@ -44,6 +44,8 @@ def _run_cli(args, **kwargs):
             "--data must be MODEL=PATH",
         ),
         ([*KR, "--data", "translator=pairs.txt"], "--data names a model that is not compared"),
+        ([*KR, "--seed", "-1"], "--seed must be between 0 and 4294967294 for --executions 2"),
+        ([*KR, "--seed", str(2**32 - 1)], "Received: --seed=4294967295"),
         (
             ["compare", "--model", "text_classifier", "--data", "reviews.csv"],
             "text_classifier data: --data needs --preset full",

@@ -1,4 +1,4 @@
-"""A grid sweep killed at any point and run again walks the whole grid, each point once.
+"""A sweep killed at any point and run again ends as an uninterrupted one would.
 
 The kill is simulated in one process: an exception that Keras Tuner does not catch,
 raised in a trial or just before the oracle saves its state, leaves the files as a
@@ -8,7 +8,8 @@ killed process would. A second tuner on the same directory then resumes.
 import keras_tuner
 import pytest
 
-from attention_zoo.experiments.compare import GridOracle, _forget_unsaved_trials
+from attention_zoo.experiments.compare import GridOracle, Sweep, _forget_unsaved_trials
+from attention_zoo.experiments.tasks import get_task
 
 POINTS = [
     {"variant": "dot"},
@@ -16,6 +17,14 @@ POINTS = [
     {"variant": "additive", "units": 64},
     {"variant": "general"},
 ]
+OBJECTIVE = keras_tuner.Objective("score", "min")
+# The oracles as the sweep makes them (a seed other than 0, which Keras Tuner reads as none).
+ORACLES = {
+    "grid": (GridOracle, {"points": POINTS}),
+    "random": (keras_tuner.oracles.RandomSearchOracle, {"max_trials": len(POINTS)}),
+    "bayesian": (keras_tuner.oracles.BayesianOptimizationOracle, {"max_trials": len(POINTS)}),
+    "hyperband": (keras_tuner.oracles.HyperbandOracle, {"max_epochs": 4}),
+}
 
 
 class Killed(BaseException):
@@ -27,6 +36,10 @@ def _build(hp):
     with hp.conditional_scope("variant", ["additive"]):
         hp.Choice("units", [16, 64])
     return variant
+
+
+def _point(values):
+    return next(p for p in POINTS if all(values.get(k) == v for k, v in p.items()))
 
 
 class ToyTuner(keras_tuner.Tuner):
@@ -46,81 +59,88 @@ class ToyTuner(keras_tuner.Tuner):
         return {"score": float(POINTS.index(_point(values)))}
 
 
-def _point(values):
-    return next(p for p in POINTS if all(values.get(k) == v for k, v in p.items()))
-
-
-def _tuner(tmp_path, runs, kill_at_save=None, kill_in_run=None):
+def _search(folder, runs, oracle="grid", kill_at_save=None, kill_in_run=None):
+    """Runs (or resumes) a search in `folder`; returns the tuner and its count of saves,
+    or None when it was killed."""
+    base, kwargs = ORACLES[oracle]
     saves = []
 
-    class Oracle(GridOracle):
+    class Oracle(base):
         def save(self):
             saves.append(1)
             if kill_at_save is not None and len(saves) == kill_at_save:
                 raise Killed
             super().save()
 
-    oracle = Oracle(POINTS, objective=keras_tuner.Objective("score", "min"), seed=0)
-    tuner = ToyTuner(
-        oracle=oracle,
-        hypermodel=_build,
-        directory=str(tmp_path),
-        project_name="grid",
-        overwrite=False,
-        runs=runs,
-        kill_in_run=kill_in_run,
-    )
-    return tuner, saves
-
-
-def _search(tmp_path, runs, **kill):
     try:
-        tuner, saves = _tuner(tmp_path, runs, **kill)
+        tuner = ToyTuner(
+            oracle=Oracle(objective=OBJECTIVE, seed=1, **kwargs),
+            hypermodel=_build,
+            directory=str(folder),
+            project_name="search",
+            overwrite=False,
+            runs=runs,
+            kill_in_run=kill_in_run,
+        )
         _forget_unsaved_trials(tuner.oracle)
         tuner.search(verbose=0)
     except Killed:
         return None
-    return tuner, saves
+    return tuner, len(saves)
 
 
-def _check_whole_grid(tuner, runs):
-    done = [r for r in runs if r[0] == "done"]
-    assert {str(_point(r[2])) for r in done} == {str(p) for p in POINTS}
-    completed = {
-        t.trial_id: _point(t.hyperparameters.values)
-        for t in tuner.oracle.trials.values()
-        if t.status == "COMPLETED"
-    }
-    assert sorted(completed) == ["0000", "0001", "0002", "0003"]
-    assert sorted(map(str, completed.values())) == sorted(map(str, POINTS))
-    assert len(tuner.oracle.trials) == len(POINTS)
+def _trials(tuner):
+    return sorted(
+        (t.trial_id, str(t.hyperparameters.values), t.status) for t in tuner.oracle.trials.values()
+    )
 
 
 def test_an_uninterrupted_grid_walks_every_point_once(tmp_path):
     runs = []
     tuner, _ = _search(tmp_path, runs)
     assert [_point(r[2]) for r in runs] == POINTS
+    assert [t[2] for t in _trials(tuner)] == ["COMPLETED"] * len(POINTS)
 
 
 @pytest.mark.parametrize("kill_in_run", range(len(POINTS)))
-def test_killed_in_a_trial_the_grid_goes_on(tmp_path, kill_in_run):
+def test_a_grid_killed_in_a_trial_goes_on(tmp_path, kill_in_run):
+    reference, _ = _search(tmp_path / "reference", [])
     runs = []
-    assert _search(tmp_path, runs, kill_in_run=kill_in_run) is None
-    tuner, _ = _search(tmp_path, runs)
-    _check_whole_grid(tuner, runs)
-    assert len([r for r in runs if r[0] == "done"]) == len(POINTS)
+    assert _search(tmp_path / "killed", runs, kill_in_run=kill_in_run) is None
+    tuner, _ = _search(tmp_path / "killed", runs)
+    assert _trials(tuner) == _trials(reference)
+    done = [_point(r[2]) for r in runs if r[0] == "done"]
+    assert sorted(map(str, done)) == sorted(map(str, POINTS))  # each point ended once
 
 
-def test_killed_before_any_oracle_save_the_grid_goes_on(tmp_path):
-    _, saves = _search(tmp_path / "whole", [])
-    n_saves = len(saves)
-    assert n_saves >= 2 * len(POINTS)  # at least one as each trial starts and one as it ends
+@pytest.mark.parametrize("oracle", ORACLES)
+def test_killed_before_any_save_of_the_oracle_the_search_goes_on(tmp_path, oracle):
+    reference, n_saves = _search(tmp_path / "reference", [], oracle)
+    assert n_saves >= 2 * len(_trials(reference))  # one as each trial starts, one as it ends
     for kill_at_save in range(1, n_saves + 1):
         runs = []
         folder = tmp_path / f"killed_at_save_{kill_at_save}"
-        assert _search(folder, runs, kill_at_save=kill_at_save) is None
-        tuner, _ = _search(folder, runs)
-        _check_whole_grid(tuner, runs)
-        done = [str(_point(r[2])) for r in runs if r[0] == "done"]
-        # At most the one trial cut short by the kill runs twice.
+        assert _search(folder, runs, oracle, kill_at_save=kill_at_save) is None
+        tuner, _ = _search(folder, runs, oracle)
+        assert _trials(tuner) == _trials(reference), kill_at_save
+        done = [str(r[2]) for r in runs if r[0] == "done"]
+        # Only a trial killed after it ended, before the oracle saved that, runs twice
+        # (a sweep keeps its record instead: see _SweepMixin.run_trial).
         assert len(done) - len(set(done)) <= 1, (kill_at_save, runs)
+
+
+@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
+def test_the_sweeps_tuner_draws_the_same_points_for_the_same_seed(tmp_path, tuner):
+    task = get_task("kernel_regression")
+    data = task.data("quick", 0)
+
+    def first_draws(folder):
+        sweep = Sweep(
+            task, data, ["nonparametric", "parametric"], folder, tuner, 1, 0, (4, None), 8
+        )
+        oracle = sweep.tuner().oracle
+        trials = [oracle.create_trial(f"worker{i}") for i in range(4)]
+        # Keras Tuner draws a seed from 1 to 10,000 when it is given none.
+        return oracle.seed, [(t.status, t.hyperparameters.values) for t in trials]
+
+    assert first_draws(tmp_path / "a") == first_draws(tmp_path / "b")
