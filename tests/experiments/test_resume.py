@@ -144,3 +144,45 @@ def test_the_sweeps_tuner_draws_the_same_points_for_the_same_seed(tmp_path, tune
         return oracle.seed, [(t.status, t.hyperparameters.values) for t in trials]
 
     assert first_draws(tmp_path / "a") == first_draws(tmp_path / "b")
+
+
+class _Bowl(keras_tuner.Tuner):
+    """Trials on a 6 x 5 grid of integers whose score falls with the epochs they get."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        v = trial.hyperparameters.values
+        return {"score": ((v["a"] - 2) ** 2 + (v["b"] - 3) ** 2) / (1 + v["tuner/epochs"])}
+
+
+def _hyperband(folder, kill_at_save=None):
+    saves = []
+
+    class Oracle(keras_tuner.oracles.HyperbandOracle):
+        def save(self):
+            saves.append(1)
+            if kill_at_save is not None and len(saves) == kill_at_save:
+                raise Killed
+            super().save()
+
+    def build(hp):
+        hp.Choice("a", list(range(6)))
+        hp.Choice("b", list(range(5)))
+
+    try:
+        oracle = Oracle(objective=OBJECTIVE, seed=1, max_epochs=9, factor=3)
+        tuner = _Bowl(oracle=oracle, hypermodel=build, directory=str(folder), project_name="hb")
+        _forget_unsaved_trials(tuner.oracle)
+        tuner.search(verbose=0)
+    except Killed:
+        return None
+    return tuner, len(saves)
+
+
+def test_a_hyperband_of_three_brackets_killed_before_any_save_goes_on(tmp_path):
+    reference, n_saves = _hyperband(tmp_path / "reference")
+    assert len(reference.oracle.trials) > 20  # rounds that carry trials on, in 3 brackets
+    for kill_at_save in range(1, n_saves + 1):
+        folder = tmp_path / f"killed_at_save_{kill_at_save}"
+        assert _hyperband(folder, kill_at_save) is None
+        tuner, _ = _hyperband(folder)
+        assert _trials(tuner) == _trials(reference), kill_at_save
