@@ -59,11 +59,9 @@ class ToyTuner(keras_tuner.Tuner):
         return {"score": float(POINTS.index(_point(values)))}
 
 
-def _search(folder, runs, oracle="grid", kill_at_save=None, kill_in_run=None):
-    """Runs (or resumes) a search in `folder`; returns the tuner and its count of saves,
-    or None when it was killed."""
-    base, kwargs = ORACLES[oracle]
-    saves = []
+def _dying(base, saves, kill_at_save):
+    """`base`, an oracle class, made to count its saves in `saves` and to be killed just
+    before save number `kill_at_save` (None: never)."""
 
     class Oracle(base):
         def save(self):
@@ -72,9 +70,17 @@ def _search(folder, runs, oracle="grid", kill_at_save=None, kill_in_run=None):
                 raise Killed
             super().save()
 
+    return Oracle
+
+
+def _search(folder, runs, oracle="grid", kill_at_save=None, kill_in_run=None):
+    """Runs (or resumes) a search in `folder`; returns the tuner and its count of saves,
+    or None when it was killed."""
+    base, kwargs = ORACLES[oracle]
+    saves = []
     try:
         tuner = ToyTuner(
-            oracle=Oracle(objective=OBJECTIVE, seed=1, **kwargs),
+            oracle=_dying(base, saves, kill_at_save)(objective=OBJECTIVE, seed=1, **kwargs),
             hypermodel=_build,
             directory=str(folder),
             project_name="search",
@@ -157,19 +163,14 @@ class _Bowl(keras_tuner.Tuner):
 def _hyperband(folder, kill_at_save=None):
     saves = []
 
-    class Oracle(keras_tuner.oracles.HyperbandOracle):
-        def save(self):
-            saves.append(1)
-            if kill_at_save is not None and len(saves) == kill_at_save:
-                raise Killed
-            super().save()
-
     def build(hp):
         hp.Choice("a", list(range(6)))
         hp.Choice("b", list(range(5)))
 
     try:
-        oracle = Oracle(objective=OBJECTIVE, seed=1, max_epochs=9, factor=3)
+        oracle = _dying(keras_tuner.oracles.HyperbandOracle, saves, kill_at_save)(
+            objective=OBJECTIVE, seed=1, max_epochs=9, factor=3
+        )
         tuner = _Bowl(oracle=oracle, hypermodel=build, directory=str(folder), project_name="hb")
         _forget_unsaved_trials(tuner.oracle)
         tuner.search(verbose=0)
