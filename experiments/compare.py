@@ -27,7 +27,7 @@ from attention_zoo.experiments import plots
 from attention_zoo.experiments.tasks import get_task
 
 TUNERS = {
-    "grid": None,  # GridOracle under a plain keras_tuner.Tuner (see GridOracle)
+    "grid": keras_tuner.Tuner,  # with a GridOracle: see Sweep.tuner
     "random": keras_tuner.RandomSearch,
     "bayesian": keras_tuner.BayesianOptimization,
     "hyperband": keras_tuner.Hyperband,
@@ -331,33 +331,28 @@ class Sweep:
             "sweep": self,
             "distribution_strategy": strategy,
         }
-        points = grid_points(self.task, self.variants, self.data.get("preset", "quick"))
         # Keras Tuner takes a seed of 0 for "no seed" and draws one at random, which made
         # --seed 0 (the default) a search that no run could repeat, resumed or not.
         oracle_seed = self.seed + 1
+        self.total = self.max_trials
         if self.tuner_name == "grid":
-            base = keras_tuner.Tuner
+            points = grid_points(self.task, self.variants, self.data.get("preset", "quick"))
             kwargs["oracle"] = GridOracle(
                 points, objective=objective, max_trials=self.max_trials, seed=oracle_seed
             )
+            self.total = min(len(points), self.max_trials or len(points))
         else:
-            base = TUNERS[self.tuner_name]
             kwargs.update(objective=objective, seed=oracle_seed)
             if self.tuner_name == "hyperband":
                 kwargs["max_epochs"] = self.budget_epochs or 10
+                self.total = "?"
             else:
                 kwargs["max_trials"] = self.max_trials
+        base = TUNERS[self.tuner_name]
         cls = type(f"{base.__name__}Sweep", (_SweepMixin, base), {})
         tuner = cls(**kwargs)
         for trial_id in _forget_unsaved_trials(tuner.oracle):
             _log(f"[{self.task.name}] trial {trial_id} was created but never started; run anew")
-        self.total = self.max_trials
-        if self.tuner_name == "grid":
-            self.total = (
-                len(points) if self.max_trials is None else min(len(points), self.max_trials)
-            )
-        elif self.tuner_name == "hyperband":
-            self.total = "?"
         return tuner
 
     def run(self, strategy=None):
