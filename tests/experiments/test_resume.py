@@ -78,8 +78,8 @@ def _search(folder, runs, oracle="grid", kill_at_save=None, kill_in_run=None):
     or None when it was killed."""
     base, kwargs = ORACLES[oracle]
     saves = []
-    try:
-        tuner = ToyTuner(
+    tuner = _run_until_killed(
+        lambda: ToyTuner(
             oracle=_dying(base, saves, kill_at_save)(objective=OBJECTIVE, seed=1, **kwargs),
             hypermodel=_build,
             directory=str(folder),
@@ -88,11 +88,20 @@ def _search(folder, runs, oracle="grid", kill_at_save=None, kill_in_run=None):
             runs=runs,
             kill_in_run=kill_in_run,
         )
+    )
+    return None if tuner is None else (tuner, len(saves))
+
+
+def _run_until_killed(make_tuner):
+    """Makes the tuner (reloading what its directory holds) and searches as the sweep
+    does; returns the tuner, or None when it was killed."""
+    try:
+        tuner = make_tuner()
         _forget_unsaved_trials(tuner.oracle)
         tuner.search(verbose=0)
     except Killed:
         return None
-    return tuner, len(saves)
+    return tuner
 
 
 def _trials(tuner):
@@ -167,16 +176,14 @@ def _hyperband(folder, kill_at_save=None):
         hp.Choice("a", list(range(6)))
         hp.Choice("b", list(range(5)))
 
-    try:
+    def make_tuner():
         oracle = _dying(keras_tuner.oracles.HyperbandOracle, saves, kill_at_save)(
             objective=OBJECTIVE, seed=1, max_epochs=9, factor=3
         )
-        tuner = _Bowl(oracle=oracle, hypermodel=build, directory=str(folder), project_name="hb")
-        _forget_unsaved_trials(tuner.oracle)
-        tuner.search(verbose=0)
-    except Killed:
-        return None
-    return tuner, len(saves)
+        return _Bowl(oracle=oracle, hypermodel=build, directory=str(folder), project_name="hb")
+
+    tuner = _run_until_killed(make_tuner)
+    return None if tuner is None else (tuner, len(saves))
 
 
 def test_a_hyperband_of_three_brackets_killed_before_any_save_goes_on(tmp_path):
