@@ -4,11 +4,14 @@ Exit codes: 0 success, 2 bad arguments, 1 failure; the reason goes to stderr in 
 """
 
 import argparse
+import math
 import os
 import pathlib
+import re
 import sys
+import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from attention_zoo import _startup  # noqa: F401  (first: it prepares the TensorFlow import)
 
 PRESETS = {
     # The main job: every reference model x every variant on generated data, a few minutes.
@@ -22,10 +25,31 @@ class UsageError(Exception):
     """Bad arguments: exit code 2."""
 
 
+# Terminal control sequences (colours, cursor moves) that framework messages may carry.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+
+
+def _one_line(text):
+    """`text` without terminal escape codes, its lines and runs of spaces joined by one space."""
+    return " ".join(_ANSI.sub("", str(text)).split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is in --help), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="attention-zoo",
         description="Compare attention variants in Keras: layers, reference models, sweeps.",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the messages of TensorFlow, Keras and absl (hidden by default)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -88,7 +112,68 @@ def _cmd_list(args):
     return 0
 
 
+def _check_compare_args(args):
+    """Checks the numbers and the --variants list of `compare` before anything is imported."""
+    if args.budget_epochs is not None and args.budget_epochs <= 0:
+        raise UsageError(
+            f"--budget-epochs must be positive. Received: --budget-epochs={args.budget_epochs}"
+        )
+    if args.budget_seconds is not None and not (
+        math.isfinite(args.budget_seconds) and args.budget_seconds > 0
+    ):
+        raise UsageError(
+            "--budget-seconds must be a positive finite number of seconds. "
+            f"Received: --budget-seconds={args.budget_seconds}"
+        )
+    if args.executions is not None and args.executions < 1:
+        raise UsageError(
+            f"--executions must be at least 1. Received: --executions={args.executions}"
+        )
+    if args.max_trials is not None and args.max_trials < 1:
+        raise UsageError(
+            f"--max-trials must be a positive integer. Received: --max-trials={args.max_trials}"
+        )
+    if args.variants is None:
+        return
+    names = [name.strip() for name in args.variants.split(",")]
+    if not all(names):
+        raise UsageError(
+            "--variants must be comma-separated variant names, none of them empty. "
+            f"Received: --variants={args.variants!r}"
+        )
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UsageError(f"--variants names {twice[0]} twice. Received: --variants={args.variants}")
+
+
+def _compare_variants(value, models):
+    """The --variants list; each name must be a variant of at least one compared model.
+
+    With several models, a variant that only some of them have is compared for those
+    (`--variants ram,dot` compares `ram` for glimpse only); a model left with none of
+    the variants is refused by the sweep before it starts.
+    """
+    from attention_zoo.experiments.tasks import get_task
+
+    if value is None:
+        return None
+    try:
+        tasks = [get_task(m) for m in models]
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    names = [name.strip() for name in value.split(",")]
+    for name in names:
+        if not any(name in task.variants() for task in tasks):
+            known = sorted({v for task in tasks for v in task.variants()})
+            raise UsageError(
+                f"Unknown variant {name!r} for {', '.join(models)}. Known: {', '.join(known)}. "
+                f"Received: --variants={value}"
+            )
+    return names
+
+
 def _cmd_compare(args):
+    _check_compare_args(args)
     from attention_zoo.experiments import compare as compare_mod
     from attention_zoo.experiments.tasks import TASKS
 
@@ -101,13 +186,13 @@ def _cmd_compare(args):
         preset["budget_epochs"] = args.budget_epochs
         preset["budget_seconds"] = args.budget_seconds
     executions = args.executions if args.executions is not None else preset["executions"]
+    models = args.model or sorted(TASKS)
+    variants = _compare_variants(args.variants, models)
     strategy = None
     if args.strategy == "mirrored":
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-    variants = args.variants.split(",") if args.variants else None
-    models = args.model or sorted(TASKS)
     try:
         rows = compare_mod.compare(
             models=models,
@@ -158,7 +243,45 @@ def _data_paths(values, models):
     return paths
 
 
+def _check_train_args(args):
+    """Checks `train`'s arguments, and that --out can be written, before anything is imported."""
+    if args.epochs <= 0:
+        raise UsageError(f"--epochs must be positive. Received: --epochs={args.epochs}")
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be between 0 and {2**32 - 1}. Received: --seed={args.seed}")
+    if args.data is not None and not pathlib.Path(args.data).exists():
+        raise UsageError(f"--data must be an existing file or folder. Received: --data={args.data}")
+    out = pathlib.Path(args.out)
+    if out.suffix != ".keras":
+        raise UsageError(f"--out must be a file name ending in .keras. Received: --out={args.out}")
+    if out.is_dir():
+        raise UsageError(f"--out must be a file, not a directory. Received: --out={args.out}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UsageError(
+            f"--out must be in a writable directory. Received: --out={args.out} "
+            f"({err.strerror or err})"
+        ) from None
+
+
+def _save_atomically(model, out):
+    """Saves `model` to `out` through a temporary file, so a failed save leaves `out` as it was."""
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _cmd_train(args):
+    _check_train_args(args)
     import keras_tuner
 
     from attention_zoo.experiments.tasks import get_task
@@ -172,12 +295,13 @@ def _cmd_train(args):
             f"Unknown variant {args.variant!r} for {task.name}. Known: "
             f"{', '.join(task.variants())}. Received: --variant={args.variant}"
         )
-    if args.epochs <= 0:
-        raise UsageError(f"--epochs must be positive. Received: --epochs={args.epochs}")
     import keras
 
     keras.utils.set_random_seed(args.seed)
-    data = task.data("quick" if args.data is None else "full", args.seed, args.data)
+    try:
+        data = task.data("quick" if args.data is None else "full", args.seed, args.data)
+    except (ValueError, OSError) as err:
+        raise UsageError(f"{task.name} data: {err}") from None
     hp = keras_tuner.HyperParameters()
     hp.Fixed("variant", args.variant)
     model = task.build(hp, data, [args.variant])
@@ -187,8 +311,7 @@ def _cmd_train(args):
     )
     print(f"{task.objective[0]} = {task.evaluate(model, data):.4f}")
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
+    _save_atomically(model, out)
     print(f"saved {out}")
     return 0
 
@@ -251,11 +374,14 @@ def _cmd_bench(argv):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    # --verbose may stand anywhere on the line; `_startup` has read it already (it decides
+    # what TensorFlow may print while it is imported, before this function runs).
+    argv = [arg for arg in argv if arg != "--verbose"]
     if argv and argv[0] == "bench":
         try:
             return _cmd_bench(argv[1:])
         except Exception as err:  # noqa: BLE001  (one-line reason, exit 1)
-            print(f"attention-zoo bench: error: {err}", file=sys.stderr)
+            print(f"attention-zoo bench: error: {_one_line(err)}", file=sys.stderr)
             return 1
     args = _parser().parse_args(argv)
     commands = {
@@ -268,13 +394,14 @@ def main(argv=None):
     try:
         return commands[args.command](args)
     except UsageError as err:
-        print(f"attention-zoo {args.command}: error: {err}", file=sys.stderr)
+        print(f"attention-zoo {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"attention-zoo {args.command}: interrupted; run it again to resume", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001  (one-line reason, exit 1)
-        print(f"attention-zoo {args.command}: error: {type(err).__name__}: {err}", file=sys.stderr)
+        reason = _one_line(f"{type(err).__name__}: {err}")
+        print(f"attention-zoo {args.command}: error: {reason}", file=sys.stderr)
         return 1
 
 

@@ -1,0 +1,180 @@
+"""The `attention-zoo` command's argument checks, error lines and console output."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from attention_zoo.experiments import cli
+
+KR = ["compare", "--model", "kernel_regression"]
+TWO = ["compare", "--model", "text_classifier", "--model", "translator"]
+TRAIN = ["train", "--model", "kernel_regression", "--variant", "parametric", "--epochs", "1"]
+
+
+def _fail_if_called(*args, **kwargs):
+    raise AssertionError("data was loaded or training started for bad arguments")
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Makes loading any task's data (the step before training) fail the test."""
+    from attention_zoo.experiments import tasks
+
+    for task in tasks.TASKS.values():
+        monkeypatch.setattr(task, "data", _fail_if_called)
+
+
+def _one_error_line(capsys):
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert "\x1b" not in captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args,received",
+    [
+        ([*KR, "--budget-seconds", "inf"], "--budget-seconds=inf"),
+        ([*KR, "--budget-seconds", "nan"], "--budget-seconds=nan"),
+        ([*KR, "--budget-seconds", "0"], "--budget-seconds=0.0"),
+        ([*KR, "--budget-seconds", "-5"], "--budget-seconds=-5.0"),
+        ([*KR, "--max-trials", "-1"], "--max-trials=-1"),
+        ([*KR, "--max-trials", "0", "--tuner", "random"], "--max-trials=0"),
+        ([*KR, "--variants", ""], "--variants=''"),
+        ([*KR, "--variants", ",,"], "--variants=',,'"),
+        ([*KR, "--variants", "parametric,"], "--variants='parametric,'"),
+        ([*KR, "--variants", "parametric,parametric"], "--variants=parametric,parametric"),
+        ([*KR, "--variants", "parametrc"], "--variants=parametrc"),
+        ([*TWO, "--variants", "dot,addtive"], "--variants=dot,addtive"),
+        ([*KR, "--executions", "0"], "--executions=0"),
+        ([*KR, "--budget-epochs", "0"], "--budget-epochs=0"),
+        (
+            ["train", "--model", "text_classifier", "--variant", "dot", "--out", "m.h5"],
+            "--out=m.h5",
+        ),
+    ],
+)
+def test_bad_numbers_and_variants_exit_2_before_any_data(args, received, no_data, capsys, tmp_path):
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "out")]
+    assert cli.main(args) == 2
+    line = _one_error_line(capsys)
+    assert f"Received: {received}" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_typo_among_two_models_names_the_variant(no_data, capsys, tmp_path):
+    assert cli.main([*TWO, "--variants", "dot,addtive", "--out", str(tmp_path)]) == 2
+    line = _one_error_line(capsys)
+    assert "Unknown variant 'addtive' for text_classifier, translator" in line
+
+
+def test_a_variant_of_one_model_only_is_compared_for_that_model(monkeypatch):
+    # `ram` is a glimpse variant, not a translator one: it is kept for glimpse alone.
+    assert cli._compare_variants("ram,dot", ["glimpse", "translator"]) == ["ram", "dot"]
+    with pytest.raises(cli.UsageError, match="Unknown variant 'rma'"):
+        cli._compare_variants("rma,dot", ["glimpse", "translator"])
+
+
+@pytest.mark.parametrize("case", ["read_only", "directory", "suffix", "under_a_file"])
+def test_train_out_is_checked_before_training(case, no_data, capsys, tmp_path):
+    if case == "read_only":
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        out = folder / "m.keras"
+        if os.access(folder, os.W_OK):  # root writes there; /proc takes no file from anyone
+            if not os.path.isdir("/proc"):
+                pytest.skip("this user writes into read-only folders, and there is no /proc")
+            out = pathlib.Path("/proc/m.keras")
+    elif case == "directory":
+        out = tmp_path / "m.keras"
+        out.mkdir()
+    elif case == "suffix":
+        out = tmp_path / "m.h5"
+    else:
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "m.keras"
+    assert cli.main([*TRAIN, "--out", str(out)]) == 2
+    assert f"Received: --out={out}" in _one_error_line(capsys)
+
+
+def test_train_data_missing_exits_2_naming_the_file(no_data, capsys, tmp_path):
+    missing = tmp_path / "reviews.csv"
+    args = ["train", "--model", "text_classifier", "--variant", "dot"]
+    assert cli.main([*args, "--data", str(missing), "--out", str(tmp_path / "m.keras")]) == 2
+    assert f"Received: --data={missing}" in _one_error_line(capsys)
+
+
+def test_train_data_the_task_refuses_exits_2(capsys, tmp_path):
+    (tmp_path / "points.csv").write_text("x,y\n1,2\n")
+    args = [*TRAIN, "--data", str(tmp_path / "points.csv"), "--out", str(tmp_path / "m.keras")]
+    assert cli.main(args) == 2
+    assert "kernel_regression has only its generated data" in _one_error_line(capsys)
+
+
+def test_a_failed_save_keeps_the_previous_model_file(tmp_path, monkeypatch, capsys):
+    import keras
+
+    out = tmp_path / "m.keras"
+    out.write_text("the model saved yesterday")
+
+    def save_half(self, filepath, *args, **kwargs):
+        pathlib.Path(filepath).write_text("half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", save_half)
+    assert cli.main([*TRAIN, "--out", str(out)]) == 1
+    assert "No space left on device" in _one_error_line(capsys)
+    assert out.read_text() == "the model saved yesterday"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+
+
+def test_error_lines_are_one_line_without_terminal_codes(monkeypatch, capsys):
+    def failing(args):
+        raise RuntimeError("\x1b[1mException encountered\x1b[0m\n  when calling\n\n  layer 'x'")
+
+    monkeypatch.setattr(cli, "_cmd_list", failing)
+    assert cli.main(["list"]) == 1
+    line = _one_error_line(capsys)
+    assert (
+        line
+        == "attention-zoo list: error: RuntimeError: Exception encountered when calling layer 'x'"
+    )
+
+
+def test_argparse_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["compare", "--budget-epochs", "many"])
+    assert exc.value.code == 2
+    line = _one_error_line(capsys)
+    assert line.startswith("attention-zoo compare: error: argument --budget-epochs")
+
+
+def test_the_command_prints_our_lines_only_unless_verbose(tmp_path):
+    """`attention-zoo list`, then an error, in fresh processes: no TensorFlow start-up lines."""
+    env = os.environ.copy()
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # what a user has: nothing set
+    command = [sys.executable, "-m", "attention_zoo.experiments.cli"]
+    listed = subprocess.run([*command, "list"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr == ""
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("attention variants: ")
+    assert all(
+        line.startswith(("attention variants: ", "aliases: ", "models: ", "compare --model "))
+        for line in lines
+    ), listed.stdout
+    # --verbose shows TensorFlow's lines again; an error is still one line of ours.
+    verbose = [*command, "--verbose", "train", "--model", "nope", "--variant", "dot"]
+    failed = subprocess.run(
+        [*verbose, "--out", str(tmp_path / "m.keras")], capture_output=True, text=True, env=env
+    )
+    assert failed.returncode == 2
+    ours = [line for line in failed.stderr.splitlines() if line.startswith("attention-zoo ")]
+    assert len(ours) == 1 and ours[0].startswith("attention-zoo train: error: Unknown model 'nope'")
+    assert "absl::InitializeLog" in failed.stderr
