@@ -5,6 +5,7 @@
 - `load_text_file`: a CSV/TSV file of text and label, with errors that name the file and line.
 """
 
+import codecs
 import csv
 import os
 import warnings
@@ -158,6 +159,7 @@ def load_text_file(
     class_names=None,
     delimiter=None,
     on_bad_line="raise",
+    encoding="utf-8",
 ):
     """Loads a CSV or TSV file with a header row into `(texts, labels, class_names)`.
 
@@ -167,12 +169,17 @@ def load_text_file(
     (numerically if all are integers).
 
     Bad input is never dropped silently. An empty file, a header without
-    `text_column` or `label_column`, or a file without data rows always raises
-    a `ValueError` naming the file. A line with the wrong number of fields, an
-    empty text, or a label not in `class_names` raises a `ValueError` naming
-    the file and line with `on_bad_line="raise"` (the default); with
-    `on_bad_line="skip"` such lines are skipped and a `UserWarning` reports
-    how many, and the first one. Blank lines hold no record and are ignored.
+    `text_column` or `label_column`, a header that is not text in `encoding`,
+    or a file without data rows always raises a `ValueError` naming the file. A
+    line with the wrong number of fields, an empty text, a label not in
+    `class_names`, or bytes that are not text in `encoding` (a binary file, a
+    UTF-16 file read as UTF-8) raises a `ValueError` naming the file, the line
+    and the encoding with `on_bad_line="raise"` (the default); with
+    `on_bad_line="skip"` such lines are skipped and a `UserWarning` reports how
+    many, and the first one. Blank lines hold no record and are ignored. A
+    UTF-8 byte order mark before the header is dropped. Fields may be of any
+    length (the `csv` module's default limit of 131,072 characters is lifted
+    while the file is read).
 
     Args:
         path: Path of the file.
@@ -182,6 +189,10 @@ def load_text_file(
         delimiter: Field separator; default `"\\t"` for `.tsv` / `.tab` files,
             else `","`.
         on_bad_line: `"raise"` or `"skip"`.
+        encoding: Text encoding of the file, e.g. `"utf-8"` (the default) or
+            `"latin-1"`. It must write a newline as the single byte of ASCII, as
+            UTF-8, Latin-1 and the other ASCII-based encodings do; for UTF-16,
+            convert the file first.
 
     Returns:
         `(texts, labels, class_names)`: a list of strings, an int32 array of
@@ -192,13 +203,36 @@ def load_text_file(
         raise ValueError(
             f"on_bad_line must be 'raise' or 'skip'. Received: on_bad_line={on_bad_line!r}"
         )
+    try:
+        ascii_based = "\n,\tab".encode(encoding) == b"\n,\tab"
+    except LookupError:
+        raise ValueError(f"Unknown encoding. Received: encoding={encoding!r}") from None
+    if not ascii_based:
+        raise ValueError(
+            "encoding must write newlines and delimiters as ASCII bytes (UTF-8, Latin-1, ...); "
+            f"convert the file to UTF-8 first. Received: encoding={encoding!r}"
+        )
     if delimiter is None:
         delimiter = "\t" if path.lower().endswith((".tsv", ".tab")) else ","
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        header = next(reader, None)
+    bad = []
+    lines = _DecodedLines(path, encoding, bad)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(_FIELD_SIZE_LIMIT)
+    try:
+        reader = csv.reader(lines, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+        except csv.Error as err:
+            raise ValueError(f"{path}, line {lines.number}: {err}.") from None
+        if bad:
+            raise ValueError(f"{bad[0]} The first line must be the header.")
         if header is None:
             raise ValueError(f"{path}: the file is empty; expected a header line.")
+        if "\x00" in "".join(header):
+            raise ValueError(
+                f"{path}, line 1: the header holds NUL bytes; is this a binary or a UTF-16 "
+                f"file? Received: encoding={encoding!r}"
+            )
         header = [name.strip() for name in header]
         for arg, column in (("text_column", text_column), ("label_column", label_column)):
             if column not in header:
@@ -208,9 +242,19 @@ def load_text_file(
                 )
         text_at, label_at = header.index(text_column), header.index(label_column)
         known = None if class_names is None else {str(c): i for i, c in enumerate(class_names)}
-        rows, bad = [], []
-        for fields in reader:
-            line = reader.line_num
+        rows = []
+        while True:
+            undecodable = len(bad)
+            try:
+                fields = next(reader, None)
+            except csv.Error as err:
+                bad.append(f"{path}, line {lines.number}: {err}.")
+                fields = []
+            if len(bad) > undecodable and on_bad_line == "raise":
+                raise ValueError(bad[undecodable])
+            if fields is None:
+                break
+            line = lines.number
             if not fields:
                 continue  # a blank line carries no record
             if len(fields) != len(header):
@@ -229,7 +273,10 @@ def load_text_file(
                 rows.append((fields[text_at], fields[label_at].strip()))
                 continue
             if on_bad_line == "raise":
-                raise ValueError(bad[0])
+                raise ValueError(bad[-1])
+    finally:
+        csv.field_size_limit(limit)
+        lines.close()
     if not rows:
         raise ValueError(f"{path}: no valid data rows after the header ({len(bad)} bad).")
     if known is None:
@@ -243,6 +290,58 @@ def load_text_file(
             stacklevel=2,
         )
     return texts, labels, tuple(known)
+
+
+# The largest field `csv` accepts everywhere (a C long is 32 bits on Windows).
+_FIELD_SIZE_LIMIT = 2**31 - 1
+
+
+class _DecodedLines:
+    """The lines of a file decoded one by one; a line that does not decode is reported and left out.
+
+    `number` is the number of the last line read, counted in the file. Each
+    undecodable line appends a message naming the file, the line and the encoding
+    to `bad`; the first line loses a UTF-8 byte order mark.
+    """
+
+    def __init__(self, path, encoding, bad):
+        self.path, self.encoding, self.bad = path, encoding, bad
+        self.number = 0
+        self.file = open(path, "rb")  # noqa: SIM115  (closed by `close`)
+        self.utf8 = codecs.lookup(encoding).name == "utf-8"
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        for raw in self.file:
+            self.number += 1
+            try:
+                line = raw.decode(self.encoding)
+            except UnicodeDecodeError as err:
+                hint = _encoding_hint(raw) if self.number == 1 else ""
+                byte = raw[err.start : err.start + 1]
+                self.bad.append(
+                    f"{self.path}, line {self.number}: not {self.encoding} text "
+                    f"(byte {err.start + 1} of the line is {byte!r}){hint}. "
+                    "Pass encoding= if the file is text in another encoding."
+                )
+                continue
+            if self.number == 1 and self.utf8:
+                line = line.removeprefix("\ufeff")
+            return line
+        raise StopIteration
+
+    def close(self):
+        self.file.close()
+
+
+def _encoding_hint(first_line):
+    if first_line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "; the file starts with a UTF-16 byte order mark"
+    if b"\x00" in first_line:
+        return "; it holds NUL bytes, as binary and UTF-16 files do"
+    return ""
 
 
 def _sorted_labels(labels):

@@ -13,6 +13,7 @@ Every function returns a list of `(source, target)` string pairs, the input of
 - `split_pairs(pairs, test_size, seed)`: shuffle, then keep the last pairs as test.
 """
 
+import codecs
 import datetime
 import pathlib
 import warnings
@@ -174,7 +175,8 @@ def load_sentence_pairs(path, on_bad_line="error", encoding="utf-8"):
     Args:
         path: Path of the file.
         on_bad_line: `"error"` (default) or `"skip"`.
-        encoding: Text encoding of the file.
+        encoding: Text encoding of the file; with UTF-8 (the default), a byte
+            order mark at the start of a line is dropped.
 
     Returns:
         A list of `(source, target)` pairs, stripped of surrounding whitespace.
@@ -184,12 +186,17 @@ def load_sentence_pairs(path, on_bad_line="error", encoding="utf-8"):
             f"on_bad_line must be 'error' or 'skip'. Received: on_bad_line={on_bad_line!r}"
         )
     path = pathlib.Path(path)
+    try:
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        raise ValueError(f"Unknown encoding. Received: encoding={encoding!r}") from None
     pairs, bad = [], []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             problem = None
             try:
-                line = raw.decode(encoding).rstrip("\r\n")
+                # utf-8-sig drops a byte order mark (an editor's, on the first line).
+                line = raw.decode("utf-8-sig" if utf8 else encoding).rstrip("\r\n")
             except UnicodeDecodeError as e:
                 line, problem = "", f"not valid {encoding} ({e.reason})"
             fields = line.split("\t")

@@ -178,3 +178,12 @@ def test_the_command_prints_our_lines_only_unless_verbose(tmp_path):
     ours = [line for line in failed.stderr.splitlines() if line.startswith("attention-zoo ")]
     assert len(ours) == 1 and ours[0].startswith("attention-zoo train: error: Unknown model 'nope'")
     assert "absl::InitializeLog" in failed.stderr
+
+
+def test_compare_data_on_a_binary_file_exits_2_naming_it(capsys, tmp_path):
+    binary = tmp_path / "reviews.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    args = ["compare", "--model", "text_classifier", "--preset", "full", "--budget-epochs", "1"]
+    assert cli.main([*args, "--data", str(binary), "--out", str(tmp_path / "out")]) == 2
+    line = _one_error_line(capsys)
+    assert f"text_classifier data: {binary}, line 1: " in line and "binary" in line

@@ -197,3 +197,53 @@ def test_bad_on_bad_line_argument(tmp_path):
     path = _write(tmp_path, "ok.csv", "text,label\na,pos\n")
     with pytest.raises(ValueError, match="on_bad_line must be 'raise' or 'skip'. Received: "):
         text_data.load_text_file(path, on_bad_line="ignore")
+
+
+# ------------------------------------------------- encodings, binary files, long fields
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\xfe", r"line 1: not utf-8 text"),
+        ("text,label\nça,1\n".encode("utf-16"), r"line 1: .*UTF-16 byte order mark"),
+        ("text,label\nok,1\ncafé,0\n".encode("latin-1"), r"line 3: not utf-8 text .*b'\\xe9'"),
+    ],
+    ids=["binary", "utf16", "latin1_read_as_utf8"],
+)
+def test_undecodable_files_raise_naming_file_line_and_encoding(tmp_path, content, match):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"data\.csv, " + match):
+        text_data.load_text_file(path)
+
+
+def test_undecodable_lines_are_skipped_and_counted(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"text,label\nok,1\ncaf\xe9,0\nfine,0\n\xff\xfe,1\n")
+    with pytest.warns(
+        UserWarning, match=r"skipped 2 bad line\(s\); the first: .*line 3: not utf-8"
+    ):
+        texts, labels, _ = text_data.load_text_file(path, on_bad_line="skip")
+    assert texts == ["ok", "fine"] and labels.tolist() == [1, 0]
+
+
+def test_latin1_encoding_and_utf8_byte_order_mark(tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\ncafé crème,1\nbof,0\n".encode("latin-1"))
+    texts, _, _ = text_data.load_text_file(latin, encoding="latin-1")
+    assert texts == ["café crème", "bof"]
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes("text,label\nça va,1\n".encode("utf-8-sig"))
+    assert text_data.load_text_file(marked)[0] == ["ça va"]
+    with pytest.raises(ValueError, match=r"convert the file to UTF-8 first. Received: encoding"):
+        text_data.load_text_file(marked, encoding="utf-16")
+
+
+def test_a_field_longer_than_the_csv_default_limit_loads(tmp_path):
+    import csv
+
+    limit = csv.field_size_limit()
+    long_text = "word " * 40_000  # 200,000 characters, over csv's 131,072
+    path = _write(tmp_path, "long.csv", f'text,label\n"{long_text}",1\nshort,0\n')
+    texts, labels, _ = text_data.load_text_file(path)
+    assert texts == [long_text, "short"] and labels.tolist() == [1, 0]
+    assert csv.field_size_limit() == limit  # the global limit is left as it was

@@ -143,3 +143,12 @@ def test_docstring_examples_run():
     for module in (translation_data, translator):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_sentence(tmp_path):
+    path = _write(tmp_path, "\ufeffGo.\tVa !\nHi.\tSalut !\n".encode("utf-8"))
+    assert translation_data.load_sentence_pairs(path)[0] == ("Go.", "Va !")
+    latin = _write(tmp_path, "Café.\tKaffee.\n".encode("latin-1"), name="latin.txt")
+    assert translation_data.load_sentence_pairs(latin, encoding="latin-1") == [("Café.", "Kaffee.")]
+    with pytest.raises(ValueError, match=r"Received: encoding='klingon'"):
+        translation_data.load_sentence_pairs(latin, encoding="klingon")
