@@ -33,15 +33,18 @@ _STARTUP_LINE = re.compile(
 )
 
 
-def _command_line_process():
-    """Whether this process runs the `attention-zoo` command."""
-    if os.path.basename(sys.argv[0] if sys.argv else "").removesuffix(".exe") == "attention-zoo":
-        return True
-    argv = getattr(sys, "orig_argv", [])
-    return any(
+def quiet_command_line(argv, orig_argv=()):
+    """Whether a process started as `argv` (`orig_argv`: Python's own) is the quiet command.
+
+    That is the `attention-zoo` console script, or `python -m
+    attention_zoo.experiments.cli`, without `--verbose` among its arguments.
+    """
+    script = os.path.basename(argv[0] if argv else "").removesuffix(".exe") == "attention-zoo"
+    module = any(
         a == "-m" and b == "attention_zoo.experiments.cli"
-        for a, b in zip(argv, argv[1:], strict=False)
+        for a, b in zip(orig_argv, orig_argv[1:], strict=False)
     )
+    return (script or module) and "--verbose" not in argv[1:]
 
 
 def _import_tensorflow_quietly():
@@ -79,7 +82,7 @@ def _show_our_warnings_only():
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-QUIET = _command_line_process() and "--verbose" not in sys.argv[1:]
+QUIET = quiet_command_line(sys.argv, getattr(sys, "orig_argv", ()))
 """Whether this process is the `attention-zoo` command without `--verbose`."""
 
 if QUIET:
