@@ -256,9 +256,12 @@ def _check_train_args(args):
         raise UsageError(f"--out must be a file name ending in .keras. Received: --out={args.out}")
     if out.is_dir():
         raise UsageError(f"--out must be a file, not a directory. Received: --out={args.out}")
+    # The save creates the missing folders; here the deepest existing one must take a file.
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
@@ -270,6 +273,7 @@ def _check_train_args(args):
 
 def _save_atomically(model, out):
     """Saves `model` to `out` through a temporary file, so a failed save leaves `out` as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".keras")
     os.close(fd)
     try:
