@@ -49,7 +49,8 @@ def _parser():
     parser.add_argument(
         "--verbose",
         action="store_true",
-        help="also show the messages of TensorFlow, Keras and absl (hidden by default)",
+        help="also show what TensorFlow, Keras and absl print (hidden by default); "
+        "may stand anywhere on the command line",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
