@@ -17,6 +17,7 @@ grappler's, are then hidden too), the `tensorflow` and `absl` loggers to ERROR,
 and shows only the Python warnings of attention_zoo's own modules, one line each.
 """
 
+import importlib
 import logging
 import os
 import re
@@ -47,16 +48,19 @@ def quiet_command_line(argv, orig_argv=()):
     return (script or module) and "--verbose" not in argv[1:]
 
 
-def _import_tensorflow_quietly():
-    """Imports TensorFlow with its start-up lines dropped from file descriptor 2."""
+def import_quietly(name="tensorflow"):
+    """Imports module `name` with TensorFlow's start-up lines dropped from file descriptor 2.
+
+    Every other line written to descriptor 2 meanwhile reaches stderr; when the import
+    fails, every line does, and the error is raised.
+    """
     sys.stderr.flush()
     with tempfile.TemporaryFile() as capture:
         saved = os.dup(2)
         os.dup2(capture.fileno(), 2)
         failed = True
         try:
-            import tensorflow  # noqa: F401
-
+            importlib.import_module(name)
             failed = False
         finally:
             sys.stderr.flush()
@@ -89,6 +93,6 @@ if QUIET:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     _show_our_warnings_only()
     if "tensorflow" not in sys.modules:
-        _import_tensorflow_quietly()
+        import_quietly("tensorflow")
     for _name in ("tensorflow", "absl"):
         logging.getLogger(_name).setLevel(logging.ERROR)

@@ -223,3 +223,29 @@ def test_online_probe_tells_an_open_port_from_a_closed_one(monkeypatch):
         port = server.getsockname()[1]
         assert tasks._online([("127.0.0.1", port)], timeout=5.0)
     assert not tasks._online([("127.0.0.1", port)], timeout=0.5)  # closed now
+
+
+def test_the_quiet_import_drops_tensorflows_start_up_lines_only(tmp_path, monkeypatch, capfd):
+    from attention_zoo import _startup
+
+    start_up = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795852450.049443    5174 port.cc:153] oneDNN custom operations are on.\n"
+        "I0000 00:00:1795852450.049795    5174 cudart_stub.cc:31] Could not find cuda drivers\n"
+    )
+    for name, tail in (("fake_tf_ok", ""), ("fake_tf_broken", "raise ImportError('no libcuda')")):
+        (tmp_path / f"{name}.py").write_text(
+            f"import os\nos.write(2, {start_up!r}.encode())\n"
+            f"os.write(2, b'F0000 00:00:1.0 1 main.cc:1] a fatal record\\nthe user sees this\\n')\n"
+            f"{tail}\n"
+        )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _startup.import_quietly("fake_tf_ok")
+    assert (
+        capfd.readouterr().err
+        == "F0000 00:00:1.0 1 main.cc:1] a fatal record\nthe user sees this\n"
+    )
+    with pytest.raises(ImportError, match="no libcuda"):
+        _startup.import_quietly("fake_tf_broken")
+    err = capfd.readouterr().err
+    assert err.startswith(start_up) and err.endswith("the user sees this\n")
