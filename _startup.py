@@ -15,6 +15,8 @@ import fails, everything is copied and the error is raised as usual. The command
 also sets `TF_CPP_MIN_LOG_LEVEL=3` (TensorFlow's C++ errors at run time, such as
 grappler's, are then hidden too), the `tensorflow` and `absl` loggers to ERROR,
 and shows only the Python warnings of attention_zoo's own modules, one line each.
+Should TensorFlow's import kill the process outright (a crash, not an exception),
+its last words are in the temporary file only: `--verbose` shows them.
 """
 
 import importlib
