@@ -8,6 +8,9 @@ the moment it ends. Interrupted at any point, the same command continues: Keras
 Tuner reloads its oracle, completed trials are kept, the trial that was running
 is run again from its start. The grid is walked by `GridOracle`, whose place in
 the grid survives a reload. The leaderboard is computed from the trial records.
+A trial that fails is recorded as failed and the sweep goes on; damaged state
+files are set aside on resume (`Sweep.repair`); `OUT/compare.lock` keeps a
+second sweep out of a running one's folder.
 """
 
 import contextlib

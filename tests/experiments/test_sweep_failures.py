@@ -1,6 +1,7 @@
 """The sweep when things go wrong: a failed trial, a backend a variant cannot run on,
 damaged state files, a full disk, and a second `compare` on the same --out."""
 
+import errno
 import json
 import os
 import re
@@ -222,6 +223,35 @@ def test_a_disk_full_in_a_sweep_does_not_block_the_resume(finished, tmp_path, ca
         assert _essentials(out) == leaderboard
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_keras_tuner_cut_short_by_a_full_disk_mid_sweep_resumes(finished, tmp_path, monkeypatch):
+    # Keras Tuner writes its files in place: the disk fills as it writes the first trial's
+    # trial.json for the third time (the trial has ended), leaving half of it.
+    from keras_tuner.src.backend import io as kt_io  # private: where Keras Tuner opens files
+
+    reference, leaderboard = finished
+    target = os.path.join("trial_0000", "trial.json")
+    opened = []
+    real_file = kt_io.File
+
+    def file(name, mode):
+        if mode == "w" and str(name).endswith(target):
+            opened.append(name)
+            if len(opened) == 3:
+                with real_file(name, mode) as f:
+                    f.write('{"trial_id": "00')
+                raise OSError(errno.ENOSPC, "No space left on device", str(name))
+        return real_file(name, mode)
+
+    out = tmp_path / "sweep"
+    with monkeypatch.context() as patch:
+        patch.setattr(kt_io, "File", file)
+        assert cli.main([*KR, "--out", str(out)]) == 1
+    assert len(opened) == 3
+    assert not (out / "trials" / "kernel_regression" / "0001").exists()
+    assert cli.main([*KR, "--out", str(out)]) == 0
+    assert _essentials(out) == leaderboard
 
 
 def _hold_lock(out):
