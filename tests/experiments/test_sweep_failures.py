@@ -225,13 +225,13 @@ def test_a_disk_full_in_a_sweep_does_not_block_the_resume(finished, tmp_path, ca
         subprocess.run(["umount", str(disk)], check=False)
 
 
-def test_keras_tuner_cut_short_by_a_full_disk_mid_sweep_resumes(finished, tmp_path, monkeypatch):
-    # Keras Tuner writes its files in place: the disk fills as it writes the first trial's
+def test_keras_tuner_cut_short_by_a_full_disk_resumes(finished, tmp_path, monkeypatch):
+    # Keras Tuner writes its files in place: the disk fills as it writes the last trial's
     # trial.json for the third time (the trial has ended), leaving half of it.
     from keras_tuner.src.backend import io as kt_io  # private: where Keras Tuner opens files
 
     reference, leaderboard = finished
-    target = os.path.join("trial_0000", "trial.json")
+    target = os.path.join("trial_0001", "trial.json")
     opened = []
     real_file = kt_io.File
 
@@ -248,10 +248,12 @@ def test_keras_tuner_cut_short_by_a_full_disk_mid_sweep_resumes(finished, tmp_pa
     with monkeypatch.context() as patch:
         patch.setattr(kt_io, "File", file)
         assert cli.main([*KR, "--out", str(out)]) == 1
-    assert len(opened) == 3
-    assert not (out / "trials" / "kernel_regression" / "0001").exists()
+    assert len(opened) == 3 and not (out / "leaderboard.json").exists()
+    records = {p: p.stat().st_mtime_ns for p in (out / "trials").glob("*/*/record.json")}
+    assert len(records) == 2  # both trials had ended
     assert cli.main([*KR, "--out", str(out)]) == 0
     assert _essentials(out) == leaderboard
+    assert {p: p.stat().st_mtime_ns for p in records} == records  # kept, not trained again
 
 
 def _hold_lock(out):
