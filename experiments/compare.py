@@ -195,6 +195,16 @@ class _SweepMixin:
         super().__init__(*args, **kwargs)
 
     def run_trial(self, trial, *args, **kwargs):
+        try:
+            return self._run_trial(trial)
+        except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):
+            raise
+        except Exception as err:
+            # Keras Tuner would take any other error for a failed trial, silently: an
+            # error of the sweep's own (writing a record, say) stops the sweep instead.
+            raise keras_tuner.errors.FatalError(_fatal_reason(err, trial, self.sweep)) from err
+
+    def _run_trial(self, trial):
         sweep = self.sweep
         task = sweep.task
         hp = trial.hyperparameters
@@ -216,10 +226,7 @@ class _SweepMixin:
             executions = self._executions(trial, trial_dir)
         except Exception as err:  # noqa: BLE001  (any error of one configuration)
             if _disk_full(err):
-                raise keras_tuner.errors.FatalError(
-                    f"the disk is full (trial {trial.trial_id} of {task.name}): {err}; "
-                    "free some space and run the same command again to resume"
-                ) from err
+                raise keras_tuner.errors.FatalError(_fatal_reason(err, trial, sweep)) from err
             reason = _one_line(err)
             log = trial_dir / "error.log"
             _atomic_write_text(log, traceback.format_exc())
@@ -329,6 +336,16 @@ def _one_line(err, limit=200):
     lines = str(err).strip().splitlines()
     text = f"{type(err).__name__}: {lines[0].strip()}" if lines else type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fatal_reason(err, trial, sweep):
+    where = f"trial {trial.trial_id} of {sweep.task.name}"
+    if _disk_full(err):
+        return (
+            f"the disk is full ({where}): {_one_line(err)}; free some space and run the same "
+            "command again to resume"
+        )
+    return f"{where}: {_one_line(err)}"
 
 
 def _disk_full(err):

@@ -256,6 +256,29 @@ def test_keras_tuner_cut_short_by_a_full_disk_resumes(finished, tmp_path, monkey
     assert {p: p.stat().st_mtime_ns for p in records} == records  # kept, not trained again
 
 
+def test_a_full_disk_as_a_trial_record_is_written_stops_the_sweep(
+    finished, tmp_path, capsys, monkeypatch
+):
+    # Not a failed trial (the next would fail the same way), and never a silent one.
+    reference, leaderboard = finished
+    write = compare._atomic_write_json
+
+    def full(path, obj):
+        if path.name == "record.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        write(path, obj)
+
+    out = tmp_path / "sweep"
+    with monkeypatch.context() as patch:
+        patch.setattr(compare, "_atomic_write_json", full)
+        assert cli.main([*KR, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "the disk is full (trial 0000 of kernel_regression)" in err
+    assert re.findall(r"trial (\d+) of 2", err) == ["1"]
+    assert cli.main([*KR, "--out", str(out)]) == 0
+    assert _essentials(out) == leaderboard
+
+
 def _hold_lock(out):
     """A process that holds the lock on `out` as a running compare does, until killed
     (without importing TensorFlow, to start fast)."""
