@@ -173,8 +173,11 @@ def _quiet_failures():
     is by default, and offers no public switch; the sweep reports a failed trial itself,
     in one line, with the traceback in the trial's error.log.
     """
-    from keras_tuner.src import config  # private: the only place of the flag
-
+    try:
+        from keras_tuner.src import config  # private: the only place of the flag
+    except ImportError:  # another Keras Tuner: it may print, the sweep still works
+        yield
+        return
     debug = config.DEBUG
     config.DEBUG = False
     try:
