@@ -880,7 +880,9 @@ def _save_best(task, data, rows, out):
             continue
         src = out / "trials" / task.name / row["trial_id"] / "model.keras"
         dst = best_dir / f"{row['variant']}.keras"
-        shutil.copyfile(src, dst)
+        tmp = best_dir / f".{row['variant']}.{os.getpid()}.tmp"
+        shutil.copyfile(src, tmp)  # whole or absent, as every file the sweep writes
+        os.replace(tmp, dst)
         model = keras.saving.load_model(dst)
         models[row["variant"]] = model
         if task.picture(model, data, best_dir / f"{row['variant']}.png"):

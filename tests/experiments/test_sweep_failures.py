@@ -4,6 +4,7 @@ damaged state files, a full disk, and a second `compare` on the same --out."""
 import errno
 import json
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -275,6 +276,23 @@ def test_a_full_disk_as_a_trial_record_is_written_stops_the_sweep(
     assert re.findall(r"trial (\d+) of 2", err) == ["1"]
     assert cli.main([*KR, "--out", str(out)]) == 0
     assert _essentials(out) == leaderboard
+
+
+def test_a_best_model_cut_short_by_a_full_disk_keeps_the_old_one(finished, tmp_path, monkeypatch):
+    reference, _ = finished
+    out = tmp_path / "sweep"
+    shutil.copytree(reference, out)
+    before = {p: p.read_bytes() for p in (out / "best").rglob("*.keras")}
+    assert len(before) == 2
+
+    def copy_half(src, dst):
+        with open(dst, "wb") as f:
+            f.write(pathlib.Path(src).read_bytes()[:100])
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+
+    monkeypatch.setattr(compare.shutil, "copyfile", copy_half)
+    assert cli.main([*KR, "--out", str(out)]) == 1
+    assert {p: p.read_bytes() for p in (out / "best").rglob("*.keras")} == before
 
 
 def _hold_lock(out):
