@@ -798,8 +798,13 @@ def compare(
                     f"--variants: {variant} of {task.name} {reason}. "
                     f"Received: --variants={','.join(variants)}"
                 )
-            _log(f"[{task.name}] variant {variant} skipped: it {reason}")
-        wanted = [v for v in wanted if v not in skipped[task.name]]
+        runnable = [v for v in wanted if v not in skipped[task.name]]
+        if wanted and not runnable:
+            raise SweepError(
+                f"--model {task.name}: none of its variants runs on the {backend} backend "
+                f"(KERAS_BACKEND). Received: --model={task.name}"
+            )
+        wanted = runnable
         if not wanted:
             raise SweepError(f"No variant of {task.name} selected. Known: {', '.join(known)}")
         chosen[task.name] = wanted
@@ -810,6 +815,9 @@ def compare(
             f"--model {' '.join(models)}"
         )
     _check_writable(out)
+    for name, reasons in skipped.items():
+        for variant, reason in reasons.items():
+            _log(f"[{name}] variant {variant} skipped: it {reason}")
     with _locked(out):
         spec = {
             "models": list(models),

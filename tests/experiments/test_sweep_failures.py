@@ -113,6 +113,15 @@ def test_a_variant_the_backend_cannot_run_is_found_before_the_sweep(tmp_path, ca
     assert "parametric of kernel_regression runs only on the elsewhere backend, not on" in err
     assert not (tmp_path / "named" / "sweep.json").exists()
 
+    # A model none of whose variants runs: a bad argument too.
+    everything = {v: ("elsewhere",) for v in task.variants()}
+    monkeypatch.setattr(task, "variant_backends", everything, raising=False)
+    assert cli.main([*KR, "--out", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "--model kernel_regression: none of its variants runs on the" in err
+    monkeypatch.setattr(task, "variant_backends", {"parametric": ("elsewhere",)}, raising=False)
+
     # Among all variants: skipped with one line, and a leaderboard row that says why.
     out = tmp_path / "all"
     assert cli.main([*KR, "--out", str(out)]) == 0
