@@ -215,6 +215,10 @@ def _cmd_compare(args):
     if rows:
         print(compare_mod.format_leaderboard(rows))
         print(f"\nLeaderboard, plots, best models and TensorBoard logs in {args.out}")
+    failed = compare_mod.failure_summary(rows, args.out)
+    if failed:
+        print(f"attention-zoo compare: error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

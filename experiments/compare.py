@@ -8,16 +8,23 @@ the moment it ends. Interrupted at any point, the same command continues: Keras
 Tuner reloads its oracle, completed trials are kept, the trial that was running
 is run again from its start. The grid is walked by `GridOracle`, whose place in
 the grid survives a reload. The leaderboard is computed from the trial records.
+A trial that fails is recorded as failed and the sweep goes on; damaged state
+files are set aside on resume (`Sweep.repair`); `OUT/compare.lock` keeps a
+second sweep out of a running one's folder.
 """
 
 import contextlib
 import csv
+import errno
+import fcntl
+import io
 import json
 import os
 import pathlib
 import shutil
 import sys
 import time
+import traceback
 
 import keras
 import keras_tuner
@@ -34,6 +41,13 @@ TUNERS = {
 }
 
 SPEC_FILE = "sweep.json"
+LOCK_FILE = "compare.lock"
+# Where damaged state files are moved to (under --out), keeping their relative path.
+DAMAGED_DIR = "damaged"
+
+# Keras Tuner stops a search after 3 failed trials in a row; here a failed trial is a
+# leaderboard row and the sweep goes on with the others.
+_NO_FAILURE_LIMIT = 10**9
 
 # The seeds of a trial after the first train the first seed's model object, reset to the
 # state of a freshly built model, so that its functions are not traced again (see
@@ -42,7 +56,16 @@ REUSE_MODEL = True
 
 
 class SweepError(ValueError):
-    """A sweep that cannot start: bad arguments or an --out that holds another sweep."""
+    """A sweep that cannot start: bad arguments, an --out that holds another sweep or that
+    another `compare` is using."""
+
+
+class DamagedStateError(RuntimeError):
+    """A state file under --out that cannot be read; the message names it."""
+
+    def __init__(self, path, problem):
+        super().__init__(f"{path} is damaged ({problem})")
+        self.path = path
 
 
 def _log(message):
@@ -142,6 +165,27 @@ def _forget_unsaved_trials(oracle):
     return unsaved
 
 
+@contextlib.contextmanager
+def _quiet_failures():
+    """Keeps Keras Tuner from printing the traceback of a failed trial on the console.
+
+    Keras Tuner 1.4.8 prints it whenever its module flag `config.DEBUG` is set, which it
+    is by default, and offers no public switch; the sweep reports a failed trial itself,
+    in one line, with the traceback in the trial's error.log.
+    """
+    try:
+        from keras_tuner.src import config  # private: the only place of the flag
+    except ImportError:  # another Keras Tuner: it may print, the sweep still works
+        yield
+        return
+    debug = config.DEBUG
+    config.DEBUG = False
+    try:
+        yield
+    finally:
+        config.DEBUG = debug
+
+
 def _count_params(model):
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
 
@@ -154,22 +198,61 @@ class _SweepMixin:
         super().__init__(*args, **kwargs)
 
     def run_trial(self, trial, *args, **kwargs):
+        try:
+            return self._run_trial(trial)
+        except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):
+            raise
+        except Exception as err:
+            # Keras Tuner would take any other error for a failed trial, silently: an
+            # error of the sweep's own (writing a record, say) stops the sweep instead.
+            raise keras_tuner.errors.FatalError(_fatal_reason(err, trial, self.sweep)) from err
+
+    def _run_trial(self, trial):
         sweep = self.sweep
-        task, data = sweep.task, sweep.data
+        task = sweep.task
         hp = trial.hyperparameters
         variant = hp.get("variant")
         trial_dir = sweep.trials_dir / trial.trial_id
         hyperparameters = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
         recorded = trial_dir / "record.json"
         if recorded.exists():
-            # Finished before an interruption that came before Keras Tuner saved it: keep it.
-            record = json.loads(recorded.read_text())
-            if record["hyperparameters"] == hyperparameters:
+            record = _load_json(recorded)
+            if _ok(record) and record["hyperparameters"] == hyperparameters:
+                # Finished before an interruption that came before Keras Tuner saved it, or
+                # replayed into a rebuilt tuner state (see Sweep.repair): keep it.
                 _log(f"[{task.name}] trial {trial.trial_id} was already done; kept")
                 return [{task.objective[0]: e["metric"]} for e in record["executions"]]
+            recorded.unlink()  # another configuration's, or a failure: this trial runs again
         sweep.progress(trial, variant)
-        executions = []
         trial_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            executions = self._executions(trial, trial_dir)
+        except Exception as err:  # noqa: BLE001  (any error of one configuration)
+            if _disk_full(err):
+                raise keras_tuner.errors.FatalError(_fatal_reason(err, trial, sweep)) from err
+            reason = _one_line(err)
+            log = trial_dir / "error.log"
+            _atomic_write_text(log, traceback.format_exc())
+            _atomic_write_json(
+                recorded,
+                _record(trial, task, variant, hyperparameters, [], status="failed", reason=reason),
+            )
+            sweep.trial_done(trial)
+            _log(f"[{task.name}] trial {trial.trial_id} failed: {reason} (traceback in {log})")
+            # FAILED, not retried: the oracle ignores it, Keras Tuner prints nothing.
+            raise keras_tuner.errors.FailedTrialError(reason) from None
+        finally:
+            keras.backend.clear_session()
+        _atomic_write_json(recorded, _record(trial, task, variant, hyperparameters, executions))
+        sweep.trial_done(trial)
+        return [{task.objective[0]: e["metric"]} for e in executions]
+
+    def _executions(self, trial, trial_dir):
+        """Trains the trial's `executions` seeds; returns a record of each."""
+        sweep = self.sweep
+        task, data = sweep.task, sweep.data
+        hp = trial.hyperparameters
+        executions = []
         epochs = sweep.budget_epochs or 10_000
         if "tuner/epochs" in hp.values:  # Hyperband sets its own epoch budget
             epochs = hp.values["tuner/epochs"]
@@ -223,23 +306,60 @@ class _SweepMixin:
             _write_hparams(tb_dir, hp.values, seed, task.objective[0], metric)
             executions.append(record)
             if execution == 0:
-                model.save(trial_dir / "model.keras")
-        del model, fresh
-        keras.backend.clear_session()
-        result = {
-            "trial_id": trial.trial_id,
-            "model": task.name,
-            "variant": variant,
-            "hyperparameters": hyperparameters,
-            "executions": executions,
-        }
-        _atomic_write_json(trial_dir / "record.json", result)
-        sweep.trial_done(trial)
-        return [{task.objective[0]: e["metric"]} for e in executions]
+                # A model file cut short by a full disk must not take the place of a good one.
+                tmp = trial_dir / f"model.{os.getpid()}.tmp.keras"
+                model.save(tmp)
+                os.replace(tmp, trial_dir / "model.keras")
+        return executions
 
     def _strategy_scope(self):
         strategy = self.distribution_strategy
         return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def _record(trial, task, variant, hyperparameters, executions, status="ok", reason=None):
+    return {
+        "trial_id": trial.trial_id,
+        "model": task.name,
+        "variant": variant,
+        "hyperparameters": hyperparameters,
+        "executions": executions,
+        "status": status,
+        "reason": reason,
+    }
+
+
+def _ok(record):
+    # Records written before trials could fail have no status.
+    return record.get("status", "ok") == "ok"
+
+
+def _one_line(err, limit=200):
+    """`Type: first line of the message`, at most `limit` characters."""
+    lines = str(err).strip().splitlines()
+    text = f"{type(err).__name__}: {lines[0].strip()}" if lines else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fatal_reason(err, trial, sweep):
+    where = f"trial {trial.trial_id} of {sweep.task.name}"
+    if _disk_full(err):
+        return (
+            f"the disk is full ({where}): {_one_line(err)}; free some space and run the same "
+            "command again to resume"
+        )
+    return f"{where}: {_one_line(err)}"
+
+
+def _disk_full(err):
+    """Whether `err` (or an error it was raised from) says the disk or quota is full."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(err):  # TensorFlow's own I/O errors
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _reset_to(model, fresh, x):
@@ -277,10 +397,36 @@ def _write_hparams(log_dir, values, seed, metric_name, metric):
         tf.summary.scalar(metric_name, metric, step=0)
 
 
+def _atomic_write_text(path, text):
+    """Writes `path` whole or not at all (a full disk or a kill leaves the old file)."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _atomic_write_json(path, obj):
-    tmp = pathlib.Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    _atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True))
+
+
+def _load_json(path):
+    """The JSON in `path`; a damaged file raises DamagedStateError naming it."""
+    try:
+        text = pathlib.Path(path).read_text()
+    except UnicodeDecodeError as err:
+        raise DamagedStateError(path, f"not text: {err.reason}") from None
+    if not text.strip():
+        raise DamagedStateError(path, "empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DamagedStateError(path, f"not valid JSON: {err}") from None
 
 
 class Sweep:
@@ -318,7 +464,57 @@ class Sweep:
     def _records(self):
         if not self.trials_dir.exists():
             return []
-        return [json.loads(p.read_text()) for p in sorted(self.trials_dir.glob("*/record.json"))]
+        return [_load_json(p) for p in sorted(self.trials_dir.glob("*/record.json"))]
+
+    def repair(self):
+        """Makes the state in `out` resumable; returns whether Keras Tuner's state was dropped.
+
+        A full disk or a kill can leave a state file empty or cut short: ours are written
+        whole or not at all, but Keras Tuner writes its `oracle.json`, `<tuner id>.json`
+        and `trial_*/trial.json` in place. A damaged file is moved to `out/damaged/` (same
+        relative path) and named on stderr. Since every trial that ended has its record,
+        Keras Tuner's state of this model is then dropped and rebuilt: the new search
+        meets the same trials in the same order and keeps their records without training
+        (`_SweepMixin.run_trial`), and runs the rest. A damaged record is dropped, so its
+        trial runs again. So are failed trials: their cause (memory, a missing package, a
+        bug) may have been fixed since, and a failure that remains is recorded again.
+        """
+        name = self.task.name
+        rebuild = False
+        for path in sorted(self.trials_dir.glob("*/record.json")):
+            try:
+                record = _load_json(path)
+            except DamagedStateError as err:
+                _log(f"[{name}] {err}; moved to {self._quarantine(path)}, its trial runs again")
+                rebuild = True
+                continue
+            if not _ok(record):
+                path.unlink()
+                _log(
+                    f"[{name}] trial {record['trial_id']} failed last time "
+                    f"({record['reason']}); it runs again"
+                )
+                rebuild = True
+        project = self.out / "tuner" / name
+        for path in sorted(project.glob("*.json")) + sorted(project.glob("trial_*/trial.json")):
+            try:
+                _load_json(path)
+            except DamagedStateError as err:
+                _log(f"[{name}] {err}; moved to {self._quarantine(path)}")
+                rebuild = True
+        if rebuild and project.exists():
+            shutil.rmtree(project)
+            _log(
+                f"[{name}] Keras Tuner's state is rebuilt; the "
+                f"{len(self._records())} finished trials are kept"
+            )
+        return rebuild
+
+    def _quarantine(self, path):
+        dest = self.out / DAMAGED_DIR / path.relative_to(self.out)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
+        return dest
 
     def tuner(self, strategy=None):
         """The Keras Tuner tuner of this sweep, reloaded from `out` when it holds one."""
@@ -338,16 +534,26 @@ class Sweep:
         if self.tuner_name == "grid":
             points = grid_points(self.task, self.variants, self.data.get("preset", "quick"))
             kwargs["oracle"] = GridOracle(
-                points, objective=objective, max_trials=self.max_trials, seed=oracle_seed
+                points,
+                objective=objective,
+                max_trials=self.max_trials,
+                seed=oracle_seed,
+                max_consecutive_failed_trials=_NO_FAILURE_LIMIT,
             )
             self.total = min(len(points), self.max_trials or len(points))
         else:
-            kwargs.update(objective=objective, seed=oracle_seed)
+            kwargs.update(
+                objective=objective,
+                seed=oracle_seed,
+                max_consecutive_failed_trials=_NO_FAILURE_LIMIT,
+            )
             if self.tuner_name == "hyperband":
                 kwargs["max_epochs"] = self.budget_epochs or 10
                 self.total = "?"
             else:
                 kwargs["max_trials"] = self.max_trials
+        if _role() != "worker":  # a worker's oracle is the chief's
+            self.repair()
         base = TUNERS[self.tuner_name]
         cls = type(f"{base.__name__}Sweep", (_SweepMixin, base), {})
         tuner = cls(**kwargs)
@@ -358,42 +564,67 @@ class Sweep:
     def run(self, strategy=None):
         tuner = self.tuner(strategy)
         self.started = time.perf_counter()
-        tuner.search(verbose=0)
+        with _quiet_failures():
+            tuner.search(verbose=0)
         return self.leaderboard()
 
     def leaderboard(self):
-        """Per variant: the best trial's metric as mean ± std over its seeds, and its costs."""
+        """Per variant: the best trial's metric as mean ± std over its seeds, and its costs;
+        then a row per failed trial (status "failed", with its reason)."""
         sign = 1 if self.task.objective[1] == "min" else -1
         best = {}
+        failed = []
         for record in self._records():
+            if not _ok(record):
+                failed.append(record)
+                continue
             metrics = [e["metric"] for e in record["executions"]]
             mean = float(np.mean(metrics))
             if record["variant"] not in best or sign * mean < sign * best[record["variant"]][0]:
                 best[record["variant"]] = (mean, record)
         rows = []
-        for variant, (mean, record) in best.items():
+        for mean, record in best.values():
             ex = record["executions"]
             rows.append(
-                {
-                    "model": self.task.name,
-                    "variant": variant,
-                    "metric": self.task.objective[0],
-                    "metric_mean": mean,
-                    "metric_std": float(np.std([e["metric"] for e in ex])),
-                    "seeds": len(ex),
-                    "params": ex[0]["params"],
-                    "train_seconds_per_epoch": float(
+                self._row(
+                    record,
+                    metric_mean=mean,
+                    metric_std=float(np.std([e["metric"] for e in ex])),
+                    seeds=len(ex),
+                    params=ex[0]["params"],
+                    train_seconds_per_epoch=float(
                         np.mean([e["train_seconds_per_epoch"] for e in ex])
                     ),
-                    "inference_ms_per_example": float(
+                    inference_ms_per_example=float(
                         np.mean([e["inference_ms_per_example"] for e in ex])
                     ),
-                    "hyperparameters": record["hyperparameters"],
-                    "trial_id": record["trial_id"],
-                }
+                )
             )
         rows.sort(key=lambda r: sign * r["metric_mean"])
-        return rows
+        return rows + [self._row(record) for record in failed]
+
+    def _row(self, record, **measured):
+        return _row(self.task, record, **measured)
+
+
+def _row(task, record, **measured):
+    """A leaderboard row; every row has the same keys, None where nothing was measured."""
+    return {
+        "model": task.name,
+        "variant": record["variant"],
+        "metric": task.objective[0],
+        "metric_mean": None,
+        "metric_std": None,
+        "seeds": 0,
+        "params": None,
+        "train_seconds_per_epoch": None,
+        "inference_ms_per_example": None,
+        **measured,
+        "status": record.get("status", "ok"),
+        "reason": record.get("reason"),
+        "hyperparameters": record["hyperparameters"],
+        "trial_id": record["trial_id"],
+    }
 
 
 def grid_points(task, variants, preset="quick"):
@@ -427,9 +658,18 @@ def _check_writable(out):
 
 def _check_spec(out, spec, overwrite):
     path = out / SPEC_FILE
+    old = None
     if path.exists() and not overwrite:
-        old = json.loads(path.read_text())
-        if old != spec:
+        try:
+            old = _load_json(path)
+        except DamagedStateError as err:
+            # Written before any trial starts, so it was being written when the disk
+            # filled; this command's settings take its place.
+            dest = out / DAMAGED_DIR / SPEC_FILE
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+            _log(f"{err}; moved to {dest} and written again from this command's settings")
+        if old is not None and old != spec:
             changed = sorted(k for k in set(old) | set(spec) if old.get(k) != spec.get(k))
             raise SweepError(
                 f"--out {out} holds a different sweep (it differs in: {', '.join(changed)}). "
@@ -438,7 +678,53 @@ def _check_spec(out, spec, overwrite):
     if overwrite and out.exists():
         for child in ("tuner", "trials", "tensorboard", "best", "plots"):
             shutil.rmtree(out / child, ignore_errors=True)
-    _atomic_write_json(path, spec)
+    if old != spec:
+        _atomic_write_json(path, spec)
+
+
+@contextlib.contextmanager
+def _locked(out):
+    """Holds an OS lock on `out` while the block runs; a second `compare` on it is refused.
+
+    The lock (`fcntl.flock` on `out/compare.lock`) belongs to the open file, so the OS
+    releases it when the process ends, killed or not: a killed run never blocks a resume.
+    The file holds the pid of the holder for the message. In Keras Tuner's distributed
+    mode the chief and the workers share `out`; each locks its own file instead, so that
+    only a second process with the same KERASTUNER_TUNER_ID is refused.
+    """
+    name = LOCK_FILE
+    if _role() != "single":
+        name = f"compare.{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.lock"
+    path = out / name
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise SweepError(
+                f"--out {out} is in use by another attention-zoo compare (pid {holder}, "
+                f"lock {path}); wait for it to end, or use another --out. Received: --out={out}"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+
+
+def unsupported_variants(task, variants, backend):
+    """{variant: reason} for the `variants` of `task` that cannot run on `backend`.
+
+    A task lists such variants in its attribute `variant_backends`, {variant: the Keras
+    backends it runs on}; a variant it does not list runs on every backend.
+    """
+    needs = getattr(task, "variant_backends", {})
+    return {
+        v: f"runs only on the {' or '.join(needs[v])} backend, not on {backend} (KERAS_BACKEND)"
+        for v in variants
+        if v in needs and backend not in needs[v]
+    }
 
 
 def compare(
@@ -494,6 +780,8 @@ def compare(
     if tuner != "grid" and tuner != "hyperband" and not max_trials:
         raise SweepError(f"--max-trials must be positive for --tuner {tuner}.")
     chosen = {}
+    skipped = {}
+    backend = keras.backend.backend()
     for task in tasks:
         known = task.variants()
         wanted = [v for v in (variants or known) if v in known or len(tasks) == 1]
@@ -503,6 +791,20 @@ def compare(
                 f"Unknown variant {unknown[0]!r} for {task.name}. Known: {', '.join(known)}. "
                 f"Received: --variants={','.join(variants)}"
             )
+        skipped[task.name] = unsupported_variants(task, wanted, backend)
+        for variant, reason in skipped[task.name].items():
+            if variants:  # asked for by name: a bad argument
+                raise SweepError(
+                    f"--variants: {variant} of {task.name} {reason}. "
+                    f"Received: --variants={','.join(variants)}"
+                )
+        runnable = [v for v in wanted if v not in skipped[task.name]]
+        if wanted and not runnable:
+            raise SweepError(
+                f"--model {task.name}: none of its variants runs on the {backend} backend "
+                f"(KERAS_BACKEND). Received: --model={task.name}"
+            )
+        wanted = runnable
         if not wanted:
             raise SweepError(f"No variant of {task.name} selected. Known: {', '.join(known)}")
         chosen[task.name] = wanted
@@ -513,53 +815,61 @@ def compare(
             f"--model {' '.join(models)}"
         )
     _check_writable(out)
-    spec = {
-        "models": list(models),
-        "variants": chosen,
-        "preset": preset,
-        "tuner": tuner,
-        "budget_epochs": budget_epochs or {t.name: t.quick_epochs for t in tasks},
-        "budget_seconds": budget_seconds,
-        "executions": executions,
-        "max_trials": max_trials,
-        "seed": seed,
-        "data": {m: str(p) for m, p in sorted(data_paths.items())} or None,
-    }
-    _check_spec(out, spec, overwrite)
+    for name, reasons in skipped.items():
+        for variant, reason in reasons.items():
+            _log(f"[{name}] variant {variant} skipped: it {reason}")
+    with _locked(out):
+        spec = {
+            "models": list(models),
+            "variants": chosen,
+            "preset": preset,
+            "tuner": tuner,
+            "budget_epochs": budget_epochs or {t.name: t.quick_epochs for t in tasks},
+            "budget_seconds": budget_seconds,
+            "executions": executions,
+            "max_trials": max_trials,
+            "seed": seed,
+            "data": {m: str(p) for m, p in sorted(data_paths.items())} or None,
+        }
+        _check_spec(out, spec, overwrite)
 
-    datasets = {}
-    for task in tasks:
-        path = data_paths.get(task.name)
-        try:
-            datasets[task.name] = task.data(preset, seed, path)
-        except (ValueError, FileNotFoundError) as err:
-            raise SweepError(f"{task.name} data: {err}") from None
+        datasets = {}
+        for task in tasks:
+            path = data_paths.get(task.name)
+            try:
+                datasets[task.name] = task.data(preset, seed, path)
+            except (ValueError, FileNotFoundError) as err:
+                raise SweepError(f"{task.name} data: {err}") from None
 
-    role = _role()
-    all_rows = []
-    for task in tasks:
-        data = datasets[task.name]
-        sweep = Sweep(
-            task,
-            data,
-            chosen[task.name],
-            out,
-            tuner,
-            executions,
-            seed,
-            (budget_epochs or (None if budget_seconds else task.quick_epochs), budget_seconds),
-            max_trials,
-        )
-        rows = sweep.run(strategy=strategy)
+        role = _role()
+        all_rows = []
+        for task in tasks:
+            data = datasets[task.name]
+            sweep = Sweep(
+                task,
+                data,
+                chosen[task.name],
+                out,
+                tuner,
+                executions,
+                seed,
+                (budget_epochs or (None if budget_seconds else task.quick_epochs), budget_seconds),
+                max_trials,
+            )
+            rows = sweep.run(strategy=strategy)
+            if role == "worker":
+                continue  # the chief writes the results once every trial has ended
+            _save_best(task, data, rows, out)
+            all_rows.extend(rows)
+            for variant, reason in skipped[task.name].items():
+                record = {"variant": variant, "hyperparameters": {"variant": variant}}
+                record.update(status="skipped", reason=f"it {reason}", trial_id=None)
+                all_rows.append(_row(task, record))
         if role == "worker":
-            continue  # the chief writes the results once every trial has ended
-        _save_best(task, data, rows, out)
-        all_rows.extend(rows)
-    if role == "worker":
-        _log("worker: no trial left; the chief writes the leaderboard")
-        return []
-    write_leaderboard(all_rows, out)
-    return all_rows
+            _log("worker: no trial left; the chief writes the leaderboard")
+            return []
+        write_leaderboard(all_rows, out)
+        return all_rows
 
 
 def _role():
@@ -574,15 +884,32 @@ def _save_best(task, data, rows, out):
     best_dir.mkdir(parents=True, exist_ok=True)
     models = {}
     for row in rows:
+        if row["status"] != "ok":
+            continue
         src = out / "trials" / task.name / row["trial_id"] / "model.keras"
         dst = best_dir / f"{row['variant']}.keras"
-        shutil.copyfile(src, dst)
+        tmp = best_dir / f".{row['variant']}.{os.getpid()}.tmp"
+        shutil.copyfile(src, tmp)  # whole or absent, as every file the sweep writes
+        os.replace(tmp, dst)
         model = keras.saving.load_model(dst)
         models[row["variant"]] = model
         if task.picture(model, data, best_dir / f"{row['variant']}.png"):
             row["picture"] = str(best_dir / f"{row['variant']}.png")
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    task.overview(models, data, out / "plots" / f"{task.name}_overview.png")
+    if models:
+        task.overview(models, data, out / "plots" / f"{task.name}_overview.png")
+
+
+def failure_summary(rows, out):
+    """One line on the trials that failed, or None when none did."""
+    failed = [r for r in rows if r["status"] == "failed"]
+    if not failed:
+        return None
+    names = ", ".join(f"{r['model']}/{r['variant']} (trial {r['trial_id']})" for r in failed)
+    return (
+        f"{len(failed)} trial{'s' if len(failed) > 1 else ''} failed: {names}; the reasons are "
+        f"in the leaderboard, the tracebacks in {out}/trials/<model>/<trial>/error.log"
+    )
 
 
 def format_leaderboard(rows):
@@ -592,6 +919,13 @@ def format_leaderboard(rows):
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if r["status"] != "ok":
+            reason = r["reason"].replace("|", "\\|")
+            lines.append(
+                f"| {r['model']} | {r['variant']} | {r['metric']} | "
+                f"{r['status']}: {reason} | {r['seeds']} | – | – | – |"
+            )
+            continue
         lines.append(
             f"| {r['model']} | {r['variant']} | {r['metric']} | "
             f"{r['metric_mean']:.4f} ± {r['metric_std']:.4f} | {r['seeds']} | {r['params']:,} | "
@@ -603,16 +937,19 @@ def format_leaderboard(rows):
 def write_leaderboard(rows, out):
     out = pathlib.Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    (out / "leaderboard.md").write_text(format_leaderboard(rows) + "\n")
+    _atomic_write_text(out / "leaderboard.md", format_leaderboard(rows) + "\n")
     _atomic_write_json(out / "leaderboard.json", rows)
     fields = [k for k in rows[0] if k != "hyperparameters"] + ["hyperparameters"] if rows else []
-    with open(out / "leaderboard.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({**r, "hyperparameters": json.dumps(r["hyperparameters"])})
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**r, "hyperparameters": json.dumps(r["hyperparameters"])})
+    _atomic_write_text(out / "leaderboard.csv", text.getvalue())
     for model in dict.fromkeys(r["model"] for r in rows):
-        model_rows = [r for r in rows if r["model"] == model]
+        model_rows = [r for r in rows if r["model"] == model and r["status"] == "ok"]
+        if not model_rows:
+            continue
         metric = model_rows[0]["metric"]
         plots.metric_per_variant(
             model_rows, metric, out / "plots" / f"{model}_metric.png", title=f"{model}: {metric}"
