@@ -180,6 +180,7 @@ class TextClassifierTask(Task):
             "val": (np.asarray(vectorizer(val[0])), val[1]),
             "val_texts": val[0],
             "vocabulary": list(vocabulary),
+            "class_names": class_names,
             "num_classes": max(len(class_names), int(max(train[1].max(), val[1].max()) + 1)),
             "preset": preset,
         }

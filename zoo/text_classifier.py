@@ -416,7 +416,7 @@ class TextClassifier(keras.Model):
             raise RuntimeError(
                 "TextClassifier.export with a vocabulary writes a SavedModel that takes raw "
                 "strings, which needs the TensorFlow backend: run with "
-                "KERAS_BACKEND=tensorflow, or pass input_signature for an ids-in export. "
+                "KERAS_BACKEND=tensorflow. "
                 f"Received: backend={keras.backend.backend()!r}"
             )
         # Keras exports only a model that has been called; one fresh from a `.keras`
