@@ -95,6 +95,11 @@ def _parser():
     plot = sub.add_parser("plot", help="draw the attention of a saved model")
     plot.add_argument("model_path", help="a .keras file")
     plot.add_argument("--task", help="comparison task of the model (default: from its class)")
+    plot.add_argument(
+        "--text",
+        help="the text to draw: a review for a text classifier, a source sentence for a "
+        "translator (default: chosen from the model's own vocabulary, printed)",
+    )
     plot.add_argument("--out", required=True, help="PNG path")
 
     sub.add_parser("bench", help="benchmark the layers against the Keras built-ins", add_help=False)
@@ -326,13 +331,29 @@ def _cmd_train(args):
 
 
 def _load(path):
+    import zipfile
+    import zlib
+
     import keras
 
     path = pathlib.Path(path)
     if not path.is_file():
         raise UsageError(f"model_path must be an existing .keras file. Received: {path}")
-    import attention_zoo.zoo  # noqa: F401  (registers the model classes)
-
+    # Keras answers "File not found" for a damaged archive: check it here, by name.
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad_member = archive.testzip()
+            members = set(archive.namelist())
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UsageError(
+            f"model_path {path} is damaged (truncated or not a .keras zip archive: {reason}). "
+            f"Received: {path}"
+        ) from None
+    if bad_member is not None or "config.json" not in members:
+        what = f"{bad_member} is corrupt" if bad_member else "config.json is missing"
+        raise UsageError(f"model_path {path} is damaged ({what}). Received: {path}")
+    # `import attention_zoo` (done by this module's package) registers every model class.
     return keras.saving.load_model(path)
 
 
@@ -341,15 +362,46 @@ def _cmd_export(args):
     out = pathlib.Path(args.out)
     if args.format == "keras":
         model.save(out if out.suffix == ".keras" else out.with_suffix(".keras"))
-    elif hasattr(model, "export_serving"):
-        model.export_serving(str(out))
     else:
-        if hasattr(type(model), "example_batch"):
-            # A freshly loaded subclassed model must be called once before export.
-            model.predict(type(model).example_batch()[0], verbose=0)
-        model.export(str(out), verbose=False)
+        _export_savedmodel(model, out)
     print(f"exported {out}")
     return 0
+
+
+def _export_savedmodel(model, out):
+    """The serving SavedModel of `model`: strings in for text models, else Keras' export."""
+    import keras
+    import numpy as np
+
+    from attention_zoo import zoo
+
+    strings = isinstance(model, zoo.Translator) or (
+        isinstance(model, zoo.TextClassifier) and model.vectorizer is not None
+    )
+    if strings and keras.backend.backend() != "tensorflow":
+        raise UsageError(
+            f"a {type(model).__name__} exports a SavedModel that takes raw strings, which "
+            "needs the TensorFlow backend: run with KERAS_BACKEND=tensorflow. "
+            f"Received: KERAS_BACKEND={keras.backend.backend()}"
+        )
+    if isinstance(model, zoo.Translator):
+        # translate(strings) -> strings, tokenization and greedy search inside.
+        model.export_translate(out)
+    elif isinstance(model, zoo.TextClassifier):
+        # serve(strings) with a vocabulary, else serve(ids); it calls itself at its own shape.
+        model.export(str(out), verbose=False)
+    else:
+        # Keras exports only a model that has been called, and one fresh from a `.keras` file
+        # has not: one call on zeros of the input shape it was built with (float inputs:
+        # the integer-input models are the two above).
+        shape = (model.get_build_config() or {}).get("input_shape")
+        if shape is None:
+            raise ValueError(
+                f"cannot tell the input shape of this {type(model).__name__}: it was saved "
+                f"unbuilt. Received: {out}"
+            )
+        model(np.zeros([1 if d is None else d for d in shape], "float32"), training=False)
+        model.export(str(out), verbose=False)
 
 
 def _cmd_plot(args):
@@ -357,7 +409,15 @@ def _cmd_plot(args):
 
     model = _load(args.model_path)
     if args.task:
-        task = get_task(args.task)
+        try:
+            task = get_task(args.task)
+        except ValueError as err:
+            raise UsageError(str(err).replace("--model=", "--task=")) from None
+        if not task.owns(model):
+            raise UsageError(
+                f"--task {task.name} does not draw a {type(model).__name__}. "
+                f"Received: --task={args.task}"
+            )
     else:
         matches = [t for t in TASKS.values() if t.owns(model)]
         if not matches:
@@ -366,9 +426,23 @@ def _cmd_plot(args):
                 f"Received: {args.model_path}"
             )
         task = matches[0]
-    data = task.data("quick", 0)
-    if not task.picture(model, data, args.out):
-        raise UsageError(f"{task.name} has no attention picture")
+    text = args.text
+    if text is not None and not task.takes_text:
+        raise UsageError(
+            f"--text applies to text classifiers and translators, not to a "
+            f"{type(model).__name__}. Received: --text={text!r}"
+        )
+    if text is not None and not text.strip():
+        raise UsageError(f"--text must contain words. Received: --text={text!r}")
+    if task.takes_text:
+        if text is None:
+            text, what = task.default_text(model)
+            print(f"no --text given: drew {what}: {text!r}")
+        drawn = task.picture(model, None, args.out, text=text)
+    else:
+        drawn = task.picture(model, task.data("quick", 0), args.out)
+    if not drawn:
+        raise UsageError(f"this {type(model).__name__} has no attention picture")
     print(f"wrote {args.out}")
     return 0
 

@@ -47,6 +47,8 @@ class Task:
     # Epochs per training in the quick preset (when no budget is given).
     quick_epochs = 5
     model_class = None
+    # Whether `picture` draws a text the user chooses (`attention-zoo plot --text`).
+    takes_text = False
 
     def owns(self, model):
         """Whether `model` (e.g. loaded from a .keras file) is this task's model."""
@@ -95,9 +97,17 @@ class Task:
         results = model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
         return float(results[self.objective[0].removeprefix("val_")])
 
-    def picture(self, model, data, path):
-        """Draws what the model attends to into `path` (PNG); returns False if it has no picture."""
+    def picture(self, model, data, path, text=None):
+        """Draws what the model attends to into `path` (PNG); returns False if it has no picture.
+
+        Tasks with `takes_text` draw `text` when given (then `data` may be None),
+        else an example of `data`'s validation split.
+        """
         return False
+
+    def default_text(self, model):
+        """`(text, description)`: what `picture` draws for `model` when no text is chosen."""
+        raise NotImplementedError
 
     def overview(self, models, data, path):
         """One picture of the best model of every variant together; False if the task has none."""
@@ -134,7 +144,7 @@ class KernelRegressionTask(Task):
         model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse", metrics=["mse"])
         return model
 
-    def picture(self, model, data, path):
+    def picture(self, model, data, path, text=None):
         plots.kernel_regression_lesson({model.name: model}, data, path)
         return True
 
@@ -152,6 +162,7 @@ class TextClassifierTask(Task):
     batch_size = 64
     quick_epochs = 3
     model_class = zoo.TextClassifier
+    takes_text = True
     length = 24
 
     def variants(self):
@@ -161,10 +172,11 @@ class TextClassifierTask(Task):
         if preset == "quick":
             _generated_only(path)
             vocabulary = text_data.task_vocabulary()
+            class_names = ["negative", "positive"]
             train = text_data.make_text_task(1200, self.length, negation_rate=0.3, seed=seed)
             val = text_data.make_text_task(300, self.length, negation_rate=0.3, seed=seed + 1)
         else:
-            train, val, vocabulary = _real_texts(path, self.length, seed)
+            train, val, vocabulary, class_names = _real_texts(path, self.length, seed)
         vectorizer = keras.layers.TextVectorization(
             vocabulary=vocabulary, output_sequence_length=self.length
         )
@@ -173,7 +185,8 @@ class TextClassifierTask(Task):
             "val": (np.asarray(vectorizer(val[0])), val[1]),
             "val_texts": val[0],
             "vocabulary": list(vocabulary),
-            "num_classes": int(max(train[1].max(), val[1].max()) + 1),
+            "class_names": class_names,
+            "num_classes": max(len(class_names), int(max(train[1].max(), val[1].max()) + 1)),
             "preset": preset,
         }
 
@@ -187,13 +200,28 @@ class TextClassifierTask(Task):
             attention=variant,
             attention_kwargs=self.score_kwargs(hp, variant),
             vocabulary=data["vocabulary"],
+            class_names=data.get("class_names"),
             learning_rate=1e-2,
         )
 
-    def picture(self, model, data, path):
-        text = data["val_texts"][0]
-        model.plot_attention(text, str(path), class_names=["negative", "positive"])
+    def picture(self, model, data, path, text=None):
+        text = data["val_texts"][0] if text is None else text
+        # The class names are the model's own (its config), "0", "1", ... when it has none.
+        model.plot_attention(text, str(path))
         return True
+
+    def default_text(self, model):
+        if model.vectorizer is None:
+            raise ValueError(
+                "this text classifier has no vocabulary, so it reads no text to draw. "
+                "Received: vocabulary=None"
+            )
+        length = max(8, min(model.sequence_length, self.length))
+        review = text_data.make_text_task(1, length, min_length=8, seed=0)[0][0]
+        if "[UNK]" not in model.tokens(review)[0]:
+            return review, "a generated review of the quick task, all in the model's vocabulary"
+        words = model.get_vocabulary()[2:][: min(12, model.sequence_length)]
+        return " ".join(words), f"the first {len(words)} words of the model's vocabulary"
 
 
 def _generated_only(path):
@@ -204,7 +232,7 @@ def _generated_only(path):
 def _real_texts(path, length, seed):
     """Texts for the full preset: a user's CSV/TSV (`--data`), else imdb_reviews (tfds)."""
     if path is not None:
-        texts, labels, _ = text_data.load_text_file(path)
+        texts, labels, class_names = text_data.load_text_file(path)
         order = np.random.default_rng(seed).permutation(len(texts))
         texts = [texts[i] for i in order]
         labels = labels[order]
@@ -214,9 +242,10 @@ def _real_texts(path, length, seed):
         _check_tfds("imdb_reviews", "train", "text_classifier")
         train = text_data.load_imdb_reviews("train", download=True)
         val = text_data.load_imdb_reviews("test", download=True)
+        class_names = ["negative", "positive"]
     vectorizer = keras.layers.TextVectorization(max_tokens=20000)
     vectorizer.adapt(train[0])
-    return train, val, vectorizer.get_vocabulary()[2:]
+    return train, val, vectorizer.get_vocabulary()[2:], [str(n) for n in class_names]
 
 
 # tensorflow-datasets tries its own mirror on Google Cloud Storage before a dataset's
@@ -333,7 +362,7 @@ class GlimpseTask(Task):
             image_shape=shape, attention=variant, attention_kwargs=self.score_kwargs(hp, variant)
         )
 
-    def picture(self, model, data, path):
+    def picture(self, model, data, path, text=None):
         from attention_zoo.zoo import glimpse_plots
 
         image = data["val"][0][0]
@@ -355,6 +384,7 @@ class TranslatorTask(Task):
     batch_size = 64
     quick_epochs = 3
     model_class = zoo.Translator
+    takes_text = True
     decoder = "luong"
 
     def variants(self):
@@ -402,8 +432,20 @@ class TranslatorTask(Task):
         hits = [o == t for o, (_, t) in zip(outputs, data["val_pairs"], strict=True)]
         return float(np.mean(hits))
 
-    def picture(self, model, data, path):
+    def picture(self, model, data, path, text=None):
         if model.attention_name == "none":
             return False
-        model.plot_alignment(data["val_pairs"][0][0], path=str(path))
+        text = data["val_pairs"][0][0] if text is None else text
+        model.plot_alignment(text, path=str(path))
         return True
+
+    def default_text(self, model):
+        from attention_zoo.zoo import translation_data
+
+        source = translation_data.dates(1, seed=0)[0][0]
+        # Id 1 is [UNK]: a token outside the model's source vocabulary.
+        if not (model.encode_sources([source]) == 1).any():
+            return source, "a generated date of the quick task, all in the model's vocabulary"
+        tokens = model.source_vocabulary[:12]
+        separator = "" if model.source_split == "char" else " "
+        return separator.join(tokens), f"the first {len(tokens)} tokens of its source vocabulary"

@@ -66,6 +66,9 @@ class TextClassifier(keras.Model):
             the head, in [0, 1).
         vocabulary: Optional list of words (without the padding and OOV
             tokens) for the text vectorizer; `adapt(texts)` sets it.
+        class_names: Optional list of `num_classes` label strings, in
+            class-id order (saved in the config; pictures name the
+            prediction with them).
         learning_rate: Adam learning rate of the default compilation.
         **kwargs: Standard `keras.Model` arguments (`name`, ...).
 
@@ -102,6 +105,7 @@ class TextClassifier(keras.Model):
         encoder_units=None,
         dropout=0.0,
         vocabulary=None,
+        class_names=None,
         learning_rate=3e-3,
         **kwargs,
     ):
@@ -125,6 +129,7 @@ class TextClassifier(keras.Model):
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be positive. Received: {learning_rate=}")
         self.learning_rate = float(learning_rate)
+        self.class_names = _check_class_names(class_names, self.num_classes)
 
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(
@@ -264,13 +269,18 @@ class TextClassifier(keras.Model):
     # ------------------------------------------------------------- raw text
     def _make_vectorizer(self, vocabulary=None):
         # TextVectorization runs on TensorFlow (tf.strings) whatever the Keras backend.
-        return keras.layers.TextVectorization(
+        vectorizer = keras.layers.TextVectorization(
             max_tokens=self.vocab_size,
             output_mode="int",
             output_sequence_length=self.sequence_length,
             vocabulary=vocabulary,
             name="vectorizer",
         )
+        if vocabulary is not None:
+            # Its table is complete once the vocabulary is set; marking it built lets a
+            # model fresh from a `.keras` file export before it has seen any text.
+            vectorizer.build()
+        return vectorizer
 
     def adapt(self, texts):
         """Builds the vocabulary (at most `vocab_size` ids) from an iterable of strings."""
@@ -367,7 +377,7 @@ class TextClassifier(keras.Model):
         tokens = self.tokens(text)[0]
         weights = self.token_attention(text)[0][: len(tokens)]
         probs = self.predict(self._ids(text), verbose=0)[0]
-        names = class_names or [str(i) for i in range(self.num_classes)]
+        names = class_names or self.class_names or [str(i) for i in range(self.num_classes)]
         title = f"{self.attention} attention, prediction: {names[int(np.argmax(probs))]}"
         title += f" ({probs.max():.2f})"
         return text_plots.plot_token_attention(tokens, weights, path=path, title=title)
@@ -392,9 +402,27 @@ class TextClassifier(keras.Model):
         With one, the SavedModel has `serve(texts)` (a string tensor (B,),
         also the `serving_default` signature) and `serve_ids(ids)`, both
         returning the probabilities (B, num_classes). Loaded with
-        `tf.saved_model.load`, it needs neither this package nor Keras.
+        `tf.saved_model.load`, it needs neither this package nor Keras (keep
+        the loaded object in a variable while serving: it owns the variables).
+
+        Raises:
+            RuntimeError: for the string export on a backend other than
+                TensorFlow, before any work.
         """
-        if self.vectorizer is None or format != "tf_saved_model" or input_signature is not None:
+        strings = (
+            self.vectorizer is not None and format == "tf_saved_model" and input_signature is None
+        )
+        if strings and keras.backend.backend() != "tensorflow":
+            raise RuntimeError(
+                "TextClassifier.export with a vocabulary writes a SavedModel that takes raw "
+                "strings, which needs the TensorFlow backend: run with "
+                "KERAS_BACKEND=tensorflow. "
+                f"Received: backend={keras.backend.backend()!r}"
+            )
+        # Keras exports only a model that has been called; one fresh from a `.keras`
+        # file has not. A padding-only batch of the model's own length is enough.
+        self(np.zeros((1, self.sequence_length), "int32"), training=False)
+        if not strings:
             return super().export(
                 filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs
             )
@@ -443,6 +471,7 @@ class TextClassifier(keras.Model):
             "encoder_units": self.encoder_units,
             "dropout": self.dropout,
             "vocabulary": vocabulary,
+            "class_names": self.class_names,
             "learning_rate": self.learning_rate,
         }
 
@@ -452,6 +481,22 @@ class TextClassifier(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def _check_class_names(class_names, num_classes):
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not isinstance(class_names, (list, tuple)):
+        raise ValueError(
+            f"class_names must be a list of strings. Received: class_names={class_names!r}"
+        )
+    names = list(class_names)
+    if len(names) != num_classes or not all(isinstance(n, str) for n in names):
+        raise ValueError(
+            f"class_names must be {num_classes} strings (num_classes={num_classes}). "
+            f"Received: class_names={class_names!r}"
+        )
+    return names
 
 
 def _as_text_list(texts):

@@ -586,11 +586,24 @@ class Translator(keras.Model):
         """Writes a SavedModel whose `translate` signature maps strings to strings.
 
         Tokenization, the search and detokenization are all inside, so the
-        artifact needs only TensorFlow:
-        `tf.saved_model.load(path).translate(tf.constant(["3 March 1987"]))`
+        artifact needs only TensorFlow: `served = tf.saved_model.load(path)`, then
+        `served.translate(tf.constant(["3 March 1987"]))`
         returns a string tensor with the same translations as `translate`.
+        Keep the loaded object in a variable while calling it: it owns the
+        variables, and a function of a discarded object fails.
+
+        Raises:
+            RuntimeError: on a backend other than TensorFlow, before any work
+                (the string signature is TensorFlow's).
         """
-        tf = _require_tensorflow("Translator.export_translate")
+        if keras.backend.backend() != "tensorflow":
+            raise RuntimeError(
+                "Translator.export_translate writes a SavedModel that takes and returns "
+                "strings, which needs the TensorFlow backend: run with KERAS_BACKEND=tensorflow. "
+                f"Received: backend={keras.backend.backend()!r}"
+            )
+        import tensorflow as tf
+
         beam_width, length_penalty, max_length = self._check_search_args(
             beam_width, length_penalty, max_length
         )

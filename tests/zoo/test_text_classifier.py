@@ -225,3 +225,46 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(text_classifier, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="string export needs TF")
+def test_a_reloaded_model_exports_raw_strings_before_any_call(tmp_path):
+    import tensorflow as tf
+
+    texts, labels = text_data.make_text_task(16, max_length=16, seed=0)
+    model = _tiny("none", "dot").adapt(texts)
+    model.fit(model.vectorize(texts), labels, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    expected = model.predict_texts(texts[:3])
+
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    loaded.export(str(tmp_path / "export"), verbose=False)  # no predict_texts first
+    served = tf.saved_model.load(str(tmp_path / "export"))
+    np.testing.assert_allclose(served.serve(tf.constant(texts[:3])).numpy(), expected, rtol=1e-5)
+
+
+def test_class_names_are_saved_and_name_the_prediction(tmp_path):
+    names = ["bad", "neutral", "good"]
+    model = _tiny(num_classes=3, class_names=names)
+    assert model.get_config()["class_names"] == names
+    ids, _ = _padded_batch()
+    model.predict(ids, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.class_names == names
+    figure = loaded.plot_attention(ids[0])
+    probs = loaded.predict(ids[:1], verbose=0)[0]
+    assert f"prediction: {names[int(np.argmax(probs))]}" in figure.texts[0].get_text()
+
+
+@pytest.mark.parametrize(
+    "class_names, match",
+    [
+        ("good", r"class_names must be a list of strings. Received: class_names='good'"),
+        (["a", "b", "c"], r"class_names must be 2 strings \(num_classes=2\)"),
+        (["a", 1], r"class_names must be 2 strings .* Received: class_names=\['a', 1\]"),
+    ],
+)
+def test_bad_class_names_raise(class_names, match):
+    with pytest.raises(ValueError, match=match):
+        _tiny(class_names=class_names)
