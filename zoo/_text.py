@@ -2,7 +2,8 @@
 
 TensorFlow (not `keras.ops`) is used here on purpose: string handling and
 lookup tables exist only there, and the same code runs in Python and inside
-the exported `translate` signature, so both tokenize identically.
+the exported `translate` signature, so both tokenize identically. Outside the
+SavedModel it runs eagerly on NumPy-able values, whatever the Keras backend.
 """
 
 import collections

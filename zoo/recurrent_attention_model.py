@@ -1,8 +1,10 @@
 """The Recurrent Attention Model (Mnih et al., 2014): hard glimpses trained by the hybrid loss.
 
-`train_step` uses `tf.GradientTape`, so training needs the TensorFlow backend (the suite runs
-the zoo on TensorFlow only); prediction, saving and export use `keras.ops` only.
+Everything is `keras.ops`: the hybrid loss is a surrogate whose gradient is the paper's, so
+plain `model.fit` trains it on every Keras backend.
 """
+
+import types
 
 import keras
 import numpy as np
@@ -41,16 +43,18 @@ class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
         h_t   = relu(W_hh h_{t-1} + W_hg g_t)      recurrent core
         p     = softmax(W_c h_{T-1})               classifier at the last step
 
-    Hybrid loss (`train_step`, so plain `model.fit` trains it), with reward
-    R = 1 when the final label is right, else 0:
+    Hybrid loss (`compute_loss`, so plain `model.fit` trains it on every
+    backend), with reward R = 1 when the final label is right, else 0:
 
         loss = CE(y, p)                                   classifier, core, glimpse networks
-             − mean_B Σ_t log N(l_t; μ_t, σ²) · (R − b_t)  REINFORCE: location network
+             − mean_B Σ_t log N(l_t; μ_t, σ²) · sg(R − b_t)  REINFORCE: location network
              + mean_B,t (R − b_t)²                         the learned baseline
 
-    The baseline's bias starts at 1 / num_classes, the reward of a random
-    guess. `train_step` uses `tf.GradientTape`: training needs the TensorFlow
-    backend; everything else is `keras.ops`.
+    sg is `stop_gradient`: the REINFORCE term is a surrogate whose gradient is
+    the policy gradient, the advantage R − b_t a constant weight, and l_t a
+    sample (no gradient). The baseline's bias starts at 1 / num_classes, the
+    reward of a random guess. The loss `fit` logs is the total; `evaluate`
+    reports the cross-entropy of the deterministic episode.
 
     Args:
         image_shape: Input image shape (H, W, C).
@@ -135,6 +139,9 @@ class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
         )
         self.classifier = dense(num_classes, "classifier", activation="softmax")
         self.seed_generator = keras.random.SeedGenerator(seed, name="location_seed")
+        # The sampled episode of the training call, for `compute_loss` in the same step;
+        # a plain namespace, so Keras does not track the tensors.
+        self._step = types.SimpleNamespace(episode=None)
         self.compile_default()
 
     def build(self, input_shape):
@@ -150,7 +157,7 @@ class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
         for layer in (self.core_state, self.core_input, self.location_net, self.baseline_net):
             shapes[layer] = (None, self.hidden_units)
         shapes[self.classifier] = (None, self.hidden_units)
-        # `fit` on an unbuilt model may build the sublayers first, by tracing `train_step`.
+        # A symbolic pass may reach `rollout` (below) before the sublayers are built.
         for layer, shape in shapes.items():
             if not layer.built:
                 layer.build(*((input_shape, (None, 2)) if shape is None else (shape,)))
@@ -165,7 +172,7 @@ class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
             the baselines (B, T). Without `sample`, locations = means.
         """
         self.sensor.check_image_shape(images.shape)
-        if not self.built:  # `train_step` reaches here without `__call__`, which builds.
+        if not self.built:  # `glimpse_locations` reaches here without `__call__`, which builds.
             self.build(tuple(images.shape))
         images = ops.cast(images, self.compute_dtype)
         batch = ops.shape(images)[0]
@@ -199,6 +206,10 @@ class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
 
     def call(self, images, training=False, return_episode=False):
         episode = self.rollout(images, sample=bool(training))
+        if training and not return_episode:
+            # `fit` calls the model, then `compute_loss` with its output, in one traced step
+            # on every backend: the loss needs the episode behind that output.
+            self._step.episode = episode
         return episode if return_episode else episode[0]
 
     def glimpse_locations(self, images):
@@ -210,12 +221,16 @@ class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
 
         Returns:
             `(total, probabilities, reward, reinforce, baseline_loss)`: the loss
-            that `train_step` minimises, the episode's class probabilities, the
-            mean reward and the REINFORCE and baseline terms.
+            that `fit` minimises, the episode's class probabilities, the mean
+            reward and the REINFORCE and baseline terms.
         """
         # Through `__call__` (not `rollout`), so that `fit` alone readies the model for export.
-        probabilities, means, locations, baselines = self(x, training=True, return_episode=True)
-        cross_entropy = self.compute_loss(
+        episode = self(x, training=True, return_episode=True)
+        return self._episode_loss(x, y, episode, sample_weight)
+
+    def _episode_loss(self, x, y, episode, sample_weight):
+        probabilities, means, locations, baselines = episode
+        cross_entropy = super().compute_loss(
             x=x, y=y, y_pred=probabilities, sample_weight=sample_weight, training=True
         )
         labels = ops.cast(ops.reshape(y, (-1,)), "int32")
@@ -229,20 +244,23 @@ class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
         total = cross_entropy + reinforce + baseline_loss
         return total, probabilities, ops.mean(reward), reinforce, baseline_loss
 
-    def train_step(self, data):
-        # TensorFlow only: the REINFORCE gradient needs the sampled episode inside the tape.
-        import tensorflow as tf
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The hybrid loss in training (of the episode behind `y_pred`), else the cross-entropy.
 
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            loss, probabilities, _, _, _ = self.hybrid_loss(x, y, sample_weight)
-            scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        # The same bookkeeping as Keras' own TensorFlow train_step: the logged loss is the total.
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-        # Training metrics are those of the sampled episode, as with dropout in other models.
-        return self.compute_metrics(x, y, probabilities, sample_weight=sample_weight)
+        Keras' own `train_step` of every backend calls the model with
+        `training=True`, then this method on the same step's output, so
+        `fit` differentiates the hybrid loss of the episode it sampled. A
+        `y_pred` that is not the output of the last training call (a
+        hand-written loop) gets a fresh episode sampled from `x`.
+        """
+        episode, self._step.episode = self._step.episode, None
+        if not training:
+            return super().compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+            )
+        if episode is None or episode[0] is not y_pred:
+            episode = self(x, training=True, return_episode=True)
+        return self._episode_loss(x, y, episode, sample_weight)[0]
 
     def get_config(self):
         config = super().get_config()

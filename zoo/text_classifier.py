@@ -12,7 +12,7 @@ from keras import ops
 
 from attention_zoo import layers
 from attention_zoo.layers.base_attention import check_positive_int
-from attention_zoo.zoo import text_data
+from attention_zoo.zoo import _input_checks, text_data
 from attention_zoo.zoo._registry import register_model
 
 ENCODERS = ("none", "bigru", "transformer")
@@ -260,8 +260,64 @@ class TextClassifier(keras.Model):
         pooled = self.head_dropout(pooled, training=training)
         return self.head(pooled), weights, maps
 
+    def __call__(self, *args, **kwargs):
+        # Checked here, not in `call`, so that the error is ours alone, not wrapped by Keras.
+        if args:
+            self._check_ids("inputs", args[0])
+        return super().__call__(*args, **kwargs)
+
     def call(self, inputs, training=None):
+        self._check_length("inputs", inputs)  # a symbolic input has its length already
         return self._forward(inputs, training=training)[0]
+
+    # ------------------------------------------------------------ bad input
+    def _check_length(self, name, ids):
+        shape = tuple(getattr(ids, "shape", ()))
+        if len(shape) == 2 and shape[1] is not None and shape[1] > self.sequence_length:
+            # The position table has sequence_length rows.
+            raise ValueError(
+                f"{name} must have at most sequence_length={self.sequence_length} tokens. "
+                f"Received: {name}.shape={shape}"
+            )
+
+    def _check_ids(self, name, ids):
+        self._check_length(name, ids)
+        return _input_checks.check_token_ids(name, ids, self.vocab_size)
+
+    def _check_data(self, x, y, x_name="x", y_name="y", allow_empty=False):
+        ids = self._check_ids(x_name, x)
+        if ids is not None and not allow_empty:
+            _input_checks.check_not_empty(x_name, ids)
+        batch = None if ids is None else ids.shape[0]
+        _input_checks.check_class_ids(y_name, y, self.num_classes, batch)
+        return ids
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, after checking NumPy / eager inputs.
+
+        Token ids must lie in [0, vocab_size) with at most `sequence_length`
+        per row, labels in [0, num_classes) (whole numbers; a float label
+        such as 0.5 is refused); `validation_data` given as a tuple is checked
+        the same way. A `tf.data.Dataset`, generator or `PyDataset` is passed on
+        unchecked: its values exist only inside the compiled step.
+        """
+        self._check_data(x, y)
+        self._check_data(
+            *_input_checks.validation_pair(kwargs), "validation_data[0]", "validation_data[1]"
+        )
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, after the checks of `fit`."""
+        self._check_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`, after the checks of `fit`; empty ids give (0, num_classes)."""
+        ids = self._check_data(x, None, allow_empty=True)
+        if ids is not None and ids.shape[0] == 0:
+            return np.zeros((0, self.num_classes), self.compute_dtype)
+        return super().predict(x, *args, **kwargs)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)

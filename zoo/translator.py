@@ -1,10 +1,11 @@
 """The seq2seq translator: bidirectional RNN encoder, attentive decoder, search and export.
 
 Registered as `seq2seq_bahdanau`, `seq2seq_luong` and `seq2seq_transformer`.
-Training (`fit`, `predict`) uses Keras layers and `keras.ops`; tokenization,
-greedy and beam search, the alignment and the string-in `translate` SavedModel
-use TensorFlow (strings, lookup tables, `tf.function`), so they need the
-TensorFlow backend.
+The model, `fit`, `predict` and the greedy and beam searches are Keras layers and
+`keras.ops`, on every backend. Tokenization uses TensorFlow strings and lookup
+tables eagerly, outside the model (TensorFlow is a dependency), so it too works
+with any Keras backend and gives the ids the SavedModel computes. Only the
+string-in `translate` SavedModel needs the TensorFlow backend.
 """
 
 import string
@@ -15,7 +16,7 @@ import numpy as np
 
 from attention_zoo.layers import canonical_name, serializable
 from attention_zoo.layers.base_attention import check_positive_int
-from attention_zoo.zoo import _text
+from attention_zoo.zoo import _input_checks, _text
 from attention_zoo.zoo._registry import register_model
 from attention_zoo.zoo._seq2seq_layers import (
     LUONG_READOUTS,
@@ -314,11 +315,7 @@ class Translator(keras.Model):
             min_count: Keep tokens seen at least this often.
             **kwargs: The other `Translator` arguments (`decoder`, `attention`...).
         """
-        _require_tensorflow("Translator.from_pairs")
-        if not pairs:
-            raise ValueError(
-                f"pairs must be a non-empty list of (source, target). Received: {pairs!r}"
-            )
+        pairs = _check_pairs(pairs)
         source_split = source_split or split
         target_split = target_split or split
         if lowercase is None:
@@ -344,7 +341,6 @@ class Translator(keras.Model):
 
     def _get_codecs(self):
         if self._cache.codecs is None:
-            _require_tensorflow("Translator tokenization")
             self._cache.codecs = (
                 _text.TextCodec(self.source_vocabulary, self.source_split, self.lowercase),
                 _text.TextCodec(self.target_vocabulary, self.target_split, self.lowercase),
@@ -363,6 +359,7 @@ class Translator(keras.Model):
             `target_in` = [START] + target; y: (N, Tt) ids of target + [END].
             Targets are cut to `max_target_length - 1` tokens.
         """
+        pairs = _check_pairs(pairs)
         sources = [s for s, _ in pairs]
         targets = [t for _, t in pairs]
         source_ids = self.encode_sources(sources)
@@ -378,6 +375,85 @@ class Translator(keras.Model):
         target_out[np.arange(n), lengths] = _text.END
         return {"source": source_ids, "target_in": target_in}, target_out
 
+    # ----------------------------------------------------------- bad input
+    def _check_data(self, x, y, x_name="x", y_name="y", allow_empty=False):
+        """Checks concrete `x` (the dict of ids) and `y`; returns the batch size or None."""
+        if not isinstance(x, dict):
+            if _input_checks.concrete(x) is not None:  # an array where the dict belongs
+                raise ValueError(
+                    f"{x_name} must be a dict {{'source': ids, 'target_in': ids}}. "
+                    f"Received: {x_name}={_short(x)}"
+                )
+            return None  # a dataset, a generator, or nothing (`validation_data` not given)
+        missing = {"source", "target_in"} - set(x)
+        if missing:
+            raise ValueError(
+                f"{x_name} must be a dict {{'source': ids, 'target_in': ids}}; "
+                f"{sorted(missing)} missing. Received: {x_name}.keys()={sorted(x)}"
+            )
+        # Only the transformer has a position table; the recurrent decoders take any length.
+        max_length = self.max_target_length if self.decoder_type == "transformer" else None
+        source = _input_checks.check_token_ids(
+            f"{x_name}['source']",
+            x["source"],
+            len(self.source_vocabulary) + len(_text.RESERVED),
+            size_name="source vocabulary size",
+        )
+        target_size = len(self.target_vocabulary) + len(_text.RESERVED)
+        target_in = _input_checks.check_token_ids(
+            f"{x_name}['target_in']",
+            x["target_in"],
+            target_size,
+            max_length=max_length,
+            size_name="target vocabulary size",
+        )
+        if source is not None and target_in is not None and len(source) != len(target_in):
+            raise ValueError(
+                f"{x_name}['source'] and {x_name}['target_in'] must have one row per example. "
+                f"Received: shapes {source.shape} and {target_in.shape}"
+            )
+        if source is not None and not allow_empty:
+            _input_checks.check_not_empty(f"{x_name}['source']", source)
+        labels = _input_checks.concrete(y)
+        if labels is not None:
+            if target_in is not None and labels.shape != target_in.shape:
+                raise ValueError(
+                    f"{y_name} must be target ids of the shape of {x_name}['target_in'] "
+                    f"{target_in.shape}. Received: {y_name}.shape={labels.shape}"
+                )
+            _input_checks.check_token_ids(
+                y_name, labels, target_size, size_name="target vocabulary size"
+            )
+        return None if source is None else len(source)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, after checking NumPy / eager inputs.
+
+        `x["source"]` and `x["target_in"]` must hold ids of their vocabularies
+        (`target_in` at most `max_target_length` long with the transformer
+        decoder), `y` target ids (whole numbers) of the shape of `target_in`;
+        `validation_data` given as a tuple is checked the same way. A
+        `tf.data.Dataset` or generator is passed on unchecked.
+        """
+        self._check_data(x, y)
+        self._check_data(
+            *_input_checks.validation_pair(kwargs), "validation_data[0]", "validation_data[1]"
+        )
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, after the checks of `fit`."""
+        self._check_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`, after the checks of `fit`; no rows give (0, Tt, V) logits."""
+        if self._check_data(x, None, allow_empty=True) == 0:
+            vocab = len(self.target_vocabulary) + len(_text.RESERVED)
+            length = np.shape(x["target_in"])[1]
+            return np.zeros((0, length, vocab), self.compute_dtype)
+        return super().predict(x, *args, **kwargs)
+
     @classmethod
     def example_batch(cls, batch_size=4, seed=0):
         """A small deterministic date batch `(x, y)` for the default vocabularies."""
@@ -388,91 +464,124 @@ class Translator(keras.Model):
 
     # -------------------------------------------------------------- search
     def _search(self, beam_width, length_penalty, max_length):
+        """A function source ids (B, Tv) -> (tokens (B, L), weights (B, L, Tv)).
+
+        The search is `keras.ops`, so it runs on every backend; on TensorFlow it is
+        wrapped in one `tf.function` (compiled once, and traced into the export).
+        """
         key = (beam_width, length_penalty, max_length)
         if key not in self._cache.searches:
-            tf = _require_tensorflow("Translator search")
 
             def run(source_ids):
                 if beam_width == 1 and length_penalty is None:
-                    return self._greedy(tf, source_ids, max_length)
-                return self._beam(tf, source_ids, max_length, beam_width, length_penalty or 0.0)
+                    return self._greedy(source_ids, max_length)
+                return self._beam(source_ids, max_length, beam_width, length_penalty or 0.0)
 
-            self._cache.searches[key] = tf.function(run, reduce_retracing=True)
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                run = tf.function(run, reduce_retracing=True)
+            elif keras.backend.backend() == "jax":
+                run = self._jax_jit(run)
+            self._cache.searches[key] = run
         return self._cache.searches[key]
+
+    def _jax_jit(self, run):
+        """`run` compiled by `jax.jit`, the weights passed in (so later training is seen)."""
+        import jax
+
+        variables = list(self.variables)
+
+        def stateless(values, source_ids):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+                return run(source_ids)
+
+        compiled = jax.jit(stateless)
+        return lambda source_ids: compiled([v.value for v in variables], source_ids)
 
     def _start(self, source_ids):
         memory, memory_mask, state = self.encoder(source_ids)
         return memory, memory_mask, self.decoder.start_state(state, memory)
 
-    def _never_emitted(self, tf):
+    def _never_emitted(self):
         # Padding and [START] are never produced; a search ends a sequence with [END].
-        vocab = len(self.target_vocabulary) + len(_text.RESERVED)
-        ids = tf.range(vocab)
-        return tf.where((ids == _text.PAD) | (ids == _text.START), -1e9, 0.0)
+        ids = np.arange(len(self.target_vocabulary) + len(_text.RESERVED))
+        return np.where((ids == _text.PAD) | (ids == _text.START), -1e9, 0.0).astype("float32")
 
-    def _greedy(self, tf, source_ids, max_length):
+    def _greedy(self, source_ids, max_length):
+        ops = keras.ops
         memory, memory_mask, state = self._start(source_ids)
-        batch = tf.shape(source_ids)[0]
-        never = self._never_emitted(tf)
-        token = tf.fill([batch], _text.START)
-        finished = tf.zeros([batch], tf.bool)
+        batch = ops.shape(source_ids)[0]
+        never = self._never_emitted()
+        token = ops.full((batch,), _text.START, dtype="int32")
+        finished = ops.zeros((batch,), dtype="bool")
         tokens, weights = [], []
         for _ in range(max_length):
             logits, state, step_weights = self.decoder.step(token, state, memory, memory_mask)
-            token = tf.argmax(logits + never, axis=-1, output_type=tf.int32)
-            token = tf.where(finished, _text.PAD, token)
-            finished = finished | tf.equal(token, _text.END)
+            token = ops.cast(ops.argmax(logits + never, axis=-1), "int32")
+            token = ops.where(finished, ops.zeros_like(token), token)
+            finished = ops.logical_or(finished, ops.equal(token, _text.END))
             tokens.append(token)
             weights.append(step_weights)
-        return tf.stack(tokens, axis=1), tf.stack(weights, axis=1)
+        return ops.stack(tokens, axis=1), ops.stack(weights, axis=1)
 
-    def _beam(self, tf, source_ids, max_length, width, alpha):
+    def _beam(self, source_ids, max_length, width, alpha):
+        ops = keras.ops
         memory, memory_mask, state = self._start(source_ids)
-        batch = tf.shape(source_ids)[0]
-        source_len = tf.shape(memory)[1]
+        batch = ops.shape(source_ids)[0]
+        source_len = ops.shape(memory)[1]
         vocab = len(self.target_vocabulary) + len(_text.RESERVED)
 
         def tile(t):  # (B, ...) -> (B * width, ...), the beams of an example adjacent
-            return tf.repeat(t, width, axis=0)
+            return ops.repeat(t, width, axis=0)
+
+        def take_beams(t, flat_index):  # t (B, width, ...) at beams b * width + w
+            rest = ops.shape(t)[2:]  # (batch * width), not -1: history starts empty
+            return ops.take(ops.reshape(t, (batch * width, *rest)), flat_index, axis=0)
 
         memory, memory_mask, state = tile(memory), tile(memory_mask), [tile(s) for s in state]
-        first = tf.constant([0.0] + [-np.inf] * (width - 1))
-        scores = tf.tile(first[None], [batch, 1])  # only beam 0 is alive at the start
-        finished = tf.zeros([batch, width], tf.bool)
-        lengths = tf.zeros([batch, width], tf.float32)
-        history = tf.zeros([batch, width, 0], tf.int32)
-        alignment = tf.zeros([batch, width, 0, source_len], memory.dtype)
-        token = tf.fill([batch * width], _text.START)
-        pad_only = tf.where(tf.range(vocab) == _text.PAD, 0.0, -np.inf)
-        offsets = tf.range(batch)[:, None] * width
+        first = np.array([0.0] + [-np.inf] * (width - 1), "float32")
+        scores = ops.zeros((batch, width)) + first[None]  # only beam 0 is alive at the start
+        finished = ops.zeros((batch, width), dtype="bool")
+        lengths = ops.zeros((batch, width))
+        history = ops.zeros((batch, width, 0), dtype="int32")
+        alignment = ops.zeros((batch, width, 0, source_len), dtype=memory.dtype)
+        token = ops.full((batch * width,), _text.START, dtype="int32")
+        pad_only = np.where(np.arange(vocab) == _text.PAD, 0.0, -np.inf).astype("float32")
+        never = self._never_emitted()
+        offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * width, 1)
         for _ in range(max_length):
             logits, state, step_weights = self.decoder.step(token, state, memory, memory_mask)
-            log_probs = tf.nn.log_softmax(logits + self._never_emitted(tf))
-            log_probs = tf.reshape(log_probs, [batch, width, vocab])
+            log_probs = ops.log_softmax(logits + never, axis=-1)
+            log_probs = ops.reshape(log_probs, (batch, width, vocab))
             # A finished beam continues with padding only, at no cost.
-            log_probs = tf.where(finished[..., None], pad_only, log_probs)
-            total = tf.reshape(scores[..., None] + log_probs, [batch, width * vocab])
-            scores, best = tf.math.top_k(total, k=width)
+            log_probs = ops.where(ops.expand_dims(finished, -1), pad_only, log_probs)
+            total = ops.reshape(ops.expand_dims(scores, -1) + log_probs, (batch, width * vocab))
+            scores, best = ops.top_k(total, k=width)
+            best = ops.cast(best, "int32")
             parent = best // vocab
             token_2d = best % vocab
-
-            def pick(t, parent=parent):
-                return tf.gather(t, parent, batch_dims=1)
-
-            step_weights = tf.reshape(step_weights, [batch, width, 1, source_len])
-            history = tf.concat([pick(history), token_2d[..., None]], axis=-1)
-            alignment = tf.concat([pick(alignment), pick(step_weights)], axis=2)
-            was_finished = pick(finished)
-            lengths = pick(lengths) + tf.cast(~was_finished, tf.float32)
-            finished = was_finished | tf.equal(token_2d, _text.END)
-            flat_parent = tf.reshape(parent + offsets, [-1])
-            state = [tf.gather(s, flat_parent) for s in state]
-            token = tf.reshape(token_2d, [-1])
+            flat_parent = parent + offsets
+            step_weights = ops.reshape(step_weights, (batch, width, 1, source_len))
+            history = ops.concatenate(
+                [take_beams(history, flat_parent), ops.expand_dims(token_2d, -1)], axis=-1
+            )
+            alignment = ops.concatenate(
+                [take_beams(alignment, flat_parent), take_beams(step_weights, flat_parent)],
+                axis=2,
+            )
+            was_finished = take_beams(finished, flat_parent)
+            lengths = take_beams(lengths, flat_parent) + ops.cast(
+                ops.logical_not(was_finished), "float32"
+            )
+            finished = ops.logical_or(was_finished, ops.equal(token_2d, _text.END))
+            flat_parent = ops.reshape(flat_parent, (-1,))
+            state = [ops.take(s, flat_parent, axis=0) for s in state]
+            token = ops.reshape(token_2d, (-1,))
         # GNMT length penalty, applied to the final hypotheses.
-        penalty = tf.pow((5.0 + lengths) / 6.0, alpha)
-        chosen = tf.argmax(scores / penalty, axis=1, output_type=tf.int32)[:, None]
-        tokens = tf.gather(history, chosen, batch_dims=1)[:, 0]
-        return tokens, tf.gather(alignment, chosen, batch_dims=1)[:, 0]
+        penalty = ops.power((5.0 + lengths) / 6.0, alpha)
+        chosen = ops.cast(ops.argmax(scores / penalty, axis=1), "int32") + offsets[:, 0]
+        return take_beams(history, chosen), take_beams(alignment, chosen)
 
     def _check_search_args(self, beam_width, length_penalty, max_length):
         check_positive_int("beam_width", beam_width)
@@ -522,17 +631,18 @@ class Translator(keras.Model):
             beam_width, length_penalty, max_length
         )
         source_codec, target_codec = self._get_codecs()
-        source_ids = source_codec.encode(texts)
+        source_ids = source_codec.encode(texts).numpy()
         with warnings.catch_warnings():
             # The first step of a transformer search attends over one token.
             warnings.filterwarnings("ignore", message="You are using a softmax over axis")
             tokens, weights = self._search(beam_width, length_penalty, max_length)(source_ids)
+        tokens = keras.ops.convert_to_numpy(tokens)
         translations = [t.decode("utf-8") for t in target_codec.decode(tokens).numpy()]
         if single:
             translations = translations[0]
         if not return_alignment:
             return translations
-        tokens, weights = tokens.numpy(), weights.numpy()
+        weights = keras.ops.convert_to_numpy(weights)
         alignments = []
         for i, text in enumerate(texts):
             source_tokens = source_codec.tokens_of(text)
@@ -623,6 +733,45 @@ class Translator(keras.Model):
             "translate", translate, input_signature=[tf.TensorSpec([None], tf.string)]
         )
         archive.write_out(str(path), verbose=False)
+
+
+def _check_pairs(pairs):
+    """`pairs` as a list of `(source, target)` tuples of non-empty strings, or a ValueError."""
+    if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+        raise ValueError(
+            f"pairs must be a non-empty list of (source, target) strings. Received: pairs={pairs!r}"
+        )
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError(
+            f"pairs must be a non-empty list of (source, target) strings. Received: pairs={pairs!r}"
+        )
+    checked = []
+    for i, pair in enumerate(pairs):
+        if (
+            isinstance(pair, (str, bytes))
+            or not isinstance(pair, (tuple, list, np.ndarray))
+            or len(pair) != 2
+            or not all(isinstance(text, str) for text in pair)
+        ):
+            raise ValueError(
+                f"pairs[{i}] must be a (source, target) pair of strings. "
+                f"Received: pairs[{i}]={_short(pair)}"
+            )
+        if not (pair[0].strip() and pair[1].strip()):
+            raise ValueError(
+                f"pairs[{i}] has an empty source or target; both need at least one "
+                f"non-blank character. Received: pairs[{i}]={_short(pair)}"
+            )
+        checked.append((str(pair[0]), str(pair[1])))
+    return checked
+
+
+def _short(value, limit=80):
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{type(value).__name__}(shape={tuple(value.shape)}, dtype={value.dtype})"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Cache:

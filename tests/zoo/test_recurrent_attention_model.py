@@ -3,10 +3,15 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 from attention_zoo.zoo import RecurrentAttentionModel
 from attention_zoo.zoo.image_data import load_digits_canvas
+
+needs_tape = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="reads gradients with tf.GradientTape; fit itself is tested on every backend",
+)
 
 
 def _tiny(**kwargs):
@@ -35,15 +40,17 @@ def test_evaluation_uses_the_mean_and_training_samples():
     model = _tiny(location_std=0.3)
     x, _ = _batch()
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(model(x, training=False)))
-    _, means, locations, _ = model.rollout(tf.constant(x), sample=False)
+    _, means, locations, _ = model.rollout(ops.convert_to_tensor(x), sample=False)
     np.testing.assert_array_equal(np.asarray(means), np.asarray(locations))
-    _, means, locations, _ = model.rollout(tf.constant(x), sample=True)
+    _, means, locations, _ = model.rollout(ops.convert_to_tensor(x), sample=True)
     spread = np.asarray(locations - means).std()
     assert 0.1 < spread < 0.5  # about location_std, less the clipping at the border
 
 
 def _gradients(model, term, x, y):
     """Gradient norms of one term of the hybrid loss, by variable path (None counts as 0)."""
+    import tensorflow as tf
+
     with tf.GradientTape() as tape:
         total, _, _, reinforce, baseline = model.hybrid_loss(tf.constant(x), tf.constant(y))
         value = {"ce": total - reinforce - baseline, "reinforce": reinforce, "baseline": baseline}
@@ -54,6 +61,7 @@ def _gradients(model, term, x, y):
     }
 
 
+@needs_tape
 def test_each_part_of_the_hybrid_loss_trains_its_own_networks():
     model = _tiny()
     x, y = _batch()
@@ -80,9 +88,15 @@ def test_fit_moves_the_location_network_and_the_baseline_learns_the_reward():
     bias = model.classifier.bias
     bias.assign(np.asarray([50.0] + [0.0] * 9, "float32"))
     location_kernel = np.array(model.location_net.kernel)
-    baselines_before = np.asarray(model.rollout(tf.constant(x), sample=True)[3])
+    baselines_before = np.asarray(model.rollout(ops.convert_to_tensor(x), sample=True)[3])
+    seeds = np.array(model.seed_generator.state)
+    model(x, training=True)
+    per_episode = np.array(model.seed_generator.state) - seeds
+    seeds += per_episode
     model.fit(x, y, batch_size=8, epochs=8, verbose=0)
-    baselines_after = np.asarray(model.rollout(tf.constant(x), sample=True)[3])
+    # Each of the 32 steps sampled one episode: the loss is that of the call `fit` made.
+    np.testing.assert_array_equal(np.array(model.seed_generator.state) - seeds, 32 * per_episode)
+    baselines_after = np.asarray(model.rollout(ops.convert_to_tensor(x), sample=True)[3])
     assert not np.allclose(np.asarray(model.location_net.kernel), location_kernel)
     # The baseline starts at chance (0.1) and must approach the reward, 1.
     np.testing.assert_allclose(baselines_before[:, 0], 0.1, atol=1e-6)
@@ -126,3 +140,38 @@ def test_bad_configuration_raises(kwargs, match):
 def test_wrong_image_rank_raises():
     with pytest.raises(ValueError, match=r"images must be a rank-4.*images.shape=\(2, 24, 24\)"):
         _tiny()(np.zeros((2, 24, 24), "float32"))
+
+
+class _TapeRAM(RecurrentAttentionModel):
+    """The reference: RAM's former TensorFlow-only `train_step`, a tape over `hybrid_loss`."""
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            loss, probabilities, _, _, _ = self.hybrid_loss(x, y, sample_weight)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        return self.compute_metrics(x, y, probabilities, sample_weight=sample_weight)
+
+
+@needs_tape
+def test_fit_takes_the_same_step_as_a_tape_over_the_hybrid_loss():
+    x, y = _batch(8)
+    models = [_tiny(location_std=0.3), _TapeRAM(**_tiny(location_std=0.3).get_config())]
+    for model in models:
+        model(x)
+        model.compile(optimizer=keras.optimizers.SGD(1.0), loss="sparse_categorical_crossentropy")
+    models[1].set_weights(models[0].get_weights())
+    start = [np.array(v) for v in models[0].trainable_variables]
+    losses = [m.fit(x, y, batch_size=8, verbose=0).history["loss"][0] for m in models]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for ours, reference, before in zip(
+        *(m.trainable_variables for m in models), start, strict=True
+    ):
+        assert not np.allclose(np.asarray(reference), before), f"{reference.path} did not move"
+        np.testing.assert_allclose(
+            np.asarray(ours), np.asarray(reference), rtol=1e-5, atol=1e-6, err_msg=ours.path
+        )

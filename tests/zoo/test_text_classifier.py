@@ -268,3 +268,90 @@ def test_class_names_are_saved_and_name_the_prediction(tmp_path):
 def test_bad_class_names_raise(class_names, match):
     with pytest.raises(ValueError, match=match):
         _tiny(class_names=class_names)
+
+
+# ------------------------------------------------- bad ids and labels (issue 15, item 16)
+def _bad_input_cases():
+    ids = np.ones((4, 8), "int32")
+    labels = np.array([0, 1, 0, 1])
+    too_big = ids.copy()
+    too_big[2, 5] = VOCAB
+    return [
+        (
+            "fit",
+            (too_big, labels),
+            {},
+            rf"x must hold token ids in \[0, vocab_size={VOCAB}\)\. "
+            rf"Received: x\[2, 5\]={VOCAB}",
+        ),
+        ("fit", (-ids, labels), {}, r"Received: x\[0, 0\]=-1"),
+        (
+            "fit",
+            (np.ones((4, 9), "int32"), labels),
+            {},
+            r"x must have at most sequence_length=8 tokens\. Received: x\.shape=\(4, 9\)",
+        ),
+        (
+            "fit",
+            (ids, np.array([0, 1, 2, 1])),
+            {},
+            r"y must hold class ids in \[0, num_classes=2\)\. Received: y\[2\]=2",
+        ),
+        ("fit", (ids, np.array([0, 1, -1, 1])), {}, r"Received: y\[2\]=-1"),
+        (
+            "fit",
+            (ids, np.array([0, 0.5, 0, 1])),
+            {},
+            r"y must hold integer class ids; floats are accepted only when they are whole "
+            r"numbers\. Received: y\[1\]=0\.5",
+        ),
+        ("fit", (ids, np.array([0, 1])), {}, r"one label per example \(4\).*y\.shape=\(2,\)"),
+        (
+            "fit",
+            (ids, labels),
+            {"validation_data": (ids, np.array([3, 0, 0, 0]))},
+            r"Received: validation_data\[1\]\[0\]=3",
+        ),
+        ("evaluate", (too_big, labels), {}, r"Received: x\[2, 5\]="),
+        ("evaluate", (ids, np.array([0, 7, 0, 1])), {}, r"Received: y\[1\]=7"),
+        ("predict", (too_big,), {}, r"Received: x\[2, 5\]="),
+        ("predict", (np.ones((4, 9), "int32"),), {}, r"Received: x\.shape=\(4, 9\)"),
+        ("predict", (np.full((4, 8), 0.5),), {}, r"x must hold integer token ids.*x\[0, 0\]=0\.5"),
+        ("__call__", (too_big,), {}, r"inputs must hold token ids .* Received: inputs\[2, 5\]="),
+        ("__call__", (np.ones((4, 9), "int32"),), {}, r"Received: inputs\.shape=\(4, 9\)"),
+    ]
+
+
+@pytest.mark.parametrize("method, args, kwargs, match", _bad_input_cases())
+def test_bad_ids_and_labels_raise_one_value_error_naming_them(method, args, kwargs, match):
+    model = _tiny(length=8)
+    model(np.ones((1, 8), "int32"))
+    before = [np.array(v) for v in model.weights]
+    kwargs = {"verbose": 0, **kwargs} if method != "__call__" else kwargs
+    with pytest.raises(ValueError, match=match) as error:
+        getattr(model, method)(*args, **kwargs)
+    assert "\n" not in str(error.value)
+    for weight, old in zip(model.weights, before, strict=True):
+        np.testing.assert_array_equal(np.asarray(weight), old)
+
+
+def test_whole_float_labels_train_like_integers_and_empty_predict_is_empty():
+    ids, labels = _padded_batch(length=16, n=4)
+    outputs = []
+    for y in (labels.astype("int32"), labels.astype("float32")):
+        keras.utils.set_random_seed(0)
+        model = _tiny(length=16)
+        outputs.append(model.fit(ids, y, epochs=1, verbose=0).history["loss"])
+    assert outputs[0] == pytest.approx(outputs[1])
+    empty = model.predict(np.zeros((0, 16), "int32"), verbose=0)
+    assert empty.shape == (0, 2) and empty.dtype == np.float32
+
+
+def test_tf_data_input_is_passed_through_unchecked():
+    import tensorflow as tf
+
+    ids, labels = _padded_batch(length=16, n=4)
+    model = _tiny(length=16)
+    data = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(2)
+    assert np.isfinite(model.fit(data, shuffle=False, verbose=0).history["loss"][0])
+    assert model.predict(data.map(lambda x, y: x), verbose=0).shape == (4, 2)
