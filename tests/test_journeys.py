@@ -40,7 +40,6 @@ pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="run on TensorFlow: the journeys start their own JAX process",
 )
-JAX_PENDING = {"ram", "seq2seq_bahdanau", "seq2seq_luong", "seq2seq_transformer"}
 
 
 def _kind(name):
@@ -337,15 +336,7 @@ def _jax_chain(root):
     (root / "results.json").write_text(json.dumps({"chain": results, "refusals": refusals}))
 
 
-def _jax_case(name):
-    if name in JAX_PENDING:
-        return pytest.param(
-            name, marks=pytest.mark.xfail(reason="fixed on branch h15models", strict=False)
-        )
-    return name
-
-
-@pytest.mark.parametrize("name", [_jax_case(name) for name in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_jax_fit_save_and_reload(journeys, name):
     assert journeys["jax"]["chain"][name] == "ok", journeys["jax"]["chain"][name]
 

@@ -14,7 +14,7 @@ from attention_zoo.zoo import Translator, translation_data
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="translation search and string export use TensorFlow",
+    reason="string SavedModels need TensorFlow; test_translator_inputs.py covers JAX",
 )
 
 DECODERS = ["bahdanau", "luong", "transformer"]
