@@ -18,9 +18,9 @@ MATMUL = [name for name in NAMES if make_layer(name).score_is_matmul()]
 
 
 def path_layer(monkeypatch, name, path, **kwargs):
-    """`name` built so that its calls take `path` (blocks of one query row, two keys)."""
+    """`name` built so that its calls take `path` (blocks of two queries, two keys)."""
     if path == "blockwise":
-        kwargs["block_size"] = 1
+        kwargs["block_size"] = 2
         if name in MATMUL:
             kwargs["key_block_size"] = 2
     layer = make_layer(name, implementation=path, **kwargs)
