@@ -9,14 +9,15 @@ from keras import ops
 from attention_zoo.layers._direct import FLOOR, and_masks, masked_softmax, nonzero
 
 
-def attend(q, k, v, score, masks, use_causal_mask, blocks, dropout, seed, dtype):
+def attend(q, k, v, score, masks, use_causal_mask, blocks, dropout, seed, dtype, loop=False):
     """Attention one query block at a time; (B, H, Tq, Dv) like `matmul(weights, v)`.
 
     `q`, `k` are the prepared query and key, `score` maps a query block and
     keys to logits, `masks` is (query_mask, key_mask, attention_mask), each
     None or boolean, `blocks` the (query block, key block) sizes (a key
     block below Tv splits the keys: only for matmul scores), `dropout` the
-    rate in force and `seed` its seed generator.
+    rate in force and `seed` its seed generator. With `loop` (split keys and
+    no dropout only) the key blocks run in `flash`'s loops instead.
 
     With keys unsplit, each block sees every key, so its softmax is exact
     and the blocks need no rescaling; with a causal mask the keys after the
@@ -31,7 +32,7 @@ def attend(q, k, v, score, masks, use_causal_mask, blocks, dropout, seed, dtype)
     query_mask, key_mask, attention_mask = masks
     q_len, k_len = q.shape[2], k.shape[2]
     online = key_block < k_len
-    if online and not dropout:
+    if online and loop:
         return flash(q, k, v, masks, use_causal_mask, blocks, dtype)
     if online:
         # Key blocks split once: the gradient of a split is a concatenation, where that of

@@ -55,7 +55,7 @@ FUSED_DTYPES = ("float16", "bfloat16")
 FUSED_MAX_DIM = 128
 
 Plan = collections.namedtuple(
-    "Plan", "path blocks group rows upcast", defaults=(None, None, None, False)
+    "Plan", "path blocks group rows upcast loop", defaults=(None, None, None, False, False)
 )
 Plan.__doc__ = """The chosen path and its sizes.
 
@@ -63,6 +63,8 @@ path: "direct", "own_backward", "tiles", "blockwise" or "fused".
 blocks: (query block, key block) of the block-wise path.
 group: heads per tile of the tiled own backward pass (a matmul score's "tiles").
 rows: query rows per tile of a score with a tiled form, or None for its whole tensor.
+loop: whether the split key blocks of the block-wise path run in loops
+    (`_blockwise.flash`, traced once) rather than unrolled steps.
 upcast: whether the score is computed in float32 from a float16 query and key (a
     float16 q · k overflows from 65504 on; cuDNN's kernel computes it in float32 itself).
 """
@@ -126,7 +128,10 @@ def choose(
         block_size, key_block_size, platform, memory, backend,
     )  # fmt: skip
     cudnn = plan.path == "fused" and platform == "gpu" and _fused_fits(backend, 8, 8, dtype)
-    return plan._replace(upcast=dtype == "float16" and not cudnn)
+    # Split keys run in loops except where dropout needs the unrolled steps, which
+    # draw one seed per step; loops trace once whatever the length.
+    split = plan.path == "blockwise" and plan.blocks[1] < shape[3]
+    return plan._replace(upcast=dtype == "float16" and not cudnn, loop=split and not dropout)
 
 
 def _choose(

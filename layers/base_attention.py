@@ -54,8 +54,9 @@ class BaseAttention(keras.layers.Layer):
     Compute paths (`implementation=`): "direct" builds the (B, H, Tq, Tv)
     weights at once; "blockwise" takes the queries a block of rows at a time
     (and, for a score that is a matmul of the prepared query and key,
-    `score_is_matmul`, the keys in blocks with an online softmax), each
-    block under `keras.remat`, so memory grows with a block; "own_backward"
+    `score_is_matmul`, the keys in blocks with an online softmax, in loops
+    with their own backward pass when no dropout is at work), each block
+    recomputed in the backward pass, so memory grows with a block; "own_backward"
     is the direct path of a matmul score with its backward pass written out;
     "tiles" is that pass one tile of heads at a time (matmul scores), or the
     score computed in tiles of query rows (a score with `score_tiles`, the
@@ -256,7 +257,7 @@ class BaseAttention(keras.layers.Layer):
         dtype = self.compute_dtype
         if plan.path == "blockwise":
             output = _blockwise.attend(
-                q, k, v, score, masks, use_causal_mask, plan.blocks, dropout, seed, dtype
+                q, k, v, score, masks, use_causal_mask, plan.blocks, dropout, seed, dtype, plan.loop
             )
             return self.merge(output)
         mask = _direct.combine_masks(query, key, *masks, use_causal_mask)

@@ -140,3 +140,12 @@ def test_implementation_is_in_the_config_and_old_configs_load(name):
 def test_the_platform_and_memory_of_this_machine():
     assert _dispatch.current_platform() in ("cpu", "gpu", "tpu")
     assert _dispatch.device_memory() > 0
+
+
+def test_split_keys_run_in_loops_unless_dropout_needs_the_unrolled_steps():
+    shape = (2, 1, 16, 16, 8, 8)
+    split = _dispatch.choose(shape, matmul=True, block_size=4, key_block_size=4, platform="cpu")
+    assert split.blocks == (4, 4) and split.loop
+    kwargs = {"matmul": True, "block_size": 4, "key_block_size": 4, "platform": "cpu"}
+    assert not _dispatch.choose(shape, dropout=True, **kwargs).loop
+    assert not _dispatch.choose(shape, block_size=4, platform="cpu").loop  # keys whole
