@@ -6,6 +6,7 @@ The platform ("cpu", "gpu", "tpu") and the device memory are arguments of
 """
 
 import collections
+import functools
 import math
 
 import keras
@@ -291,6 +292,7 @@ def _even(length, block):
     return -(-length // -(-length // block))
 
 
+@functools.cache
 def current_platform():
     """ "cpu", "gpu" or "tpu": where the backend computes."""
     backend = keras.backend.backend()
@@ -309,6 +311,7 @@ def current_platform():
     return "cpu"
 
 
+@functools.cache
 def device_memory():
     """Bytes of memory of the first accelerator; DEFAULT_GPU_MEMORY where the backend cannot say."""
     if keras.backend.backend() == "jax":
