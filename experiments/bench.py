@@ -20,6 +20,14 @@ time ratio: where both ran, one more child builds our layer and its built-in
 together and times them in N alternating rounds (the first of a round
 alternates too); the column "paired ratio" is the median of the rounds'
 ratios, with their interquartile range.
+
+`--device` measures where the layers are meant to run, an accelerator (or the
+CPU, as a smoke test), under JAX: our layers and the built-ins in float32 and
+mixed bfloat16, T = 256 ... 16,384 and a key padding mask row. Each step is
+`jax.jit(value_and_grad)`, compiled ahead (its compile time is a column),
+timed with `jax.block_until_ready`, median of `--repeats` after a warm-up;
+memory is XLA's compiled temp + output bytes (`compiled.memory_analysis()`),
+not the process's resident set, which says nothing about a GPU's memory.
 """
 
 import argparse
@@ -102,37 +110,43 @@ def _watch_memory(limit_gb):
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _make_layer(variant, seq_len):
-    """The layer (None for a plain function) and a map x -> (call args, call kwargs)."""
+def _make_layer(variant, seq_len, dtype=None, mask=None):
+    """The layer (None for a plain function) and a map x -> (call args, call kwargs).
+
+    `dtype` is a dtype policy name (None: the global one); `mask`, a (B, T)
+    boolean key padding mask, is passed the way each layer takes it.
+    """
     import keras
 
     from attention_zoo import layers
 
     shape = (None, seq_len, MODEL_DIM)
+    policy = {} if dtype is None else {"dtype": dtype}
     if variant == "keras.ops.dot_product_attention":
 
         def attend(x):
             heads = keras.ops.reshape(x, (x.shape[0], seq_len, HEADS, MODEL_DIM // HEADS))
-            out = keras.ops.dot_product_attention(heads, heads, heads)
+            padding = None if mask is None else mask[:, None, None, :]
+            out = keras.ops.dot_product_attention(heads, heads, heads, mask=padding)
             return keras.ops.reshape(out, x.shape)
 
         return None, attend
     if variant == "keras.MultiHeadAttention":
-        layer = keras.layers.MultiHeadAttention(HEADS, MODEL_DIM // HEADS)
+        layer = keras.layers.MultiHeadAttention(HEADS, MODEL_DIM // HEADS, **policy)
         layer.build(shape, shape)
     elif variant in ("keras.Attention", "keras.AdditiveAttention"):
         layer = (
-            keras.layers.Attention(use_scale=True)
+            keras.layers.Attention(use_scale=True, **policy)
             if variant == "keras.Attention"
-            else keras.layers.AdditiveAttention()
+            else keras.layers.AdditiveAttention(**policy)
         )
         layer.build([shape, shape])
-        return layer, lambda x: (([x, x],), {})
+        return layer, lambda x: (([x, x],), {} if mask is None else {"mask": [None, mask]})
     else:
         kwargs = {"multi_head": {"num_heads": HEADS}, "additive": {"units": UNITS}}.get(variant, {})
-        layer = layers.get(variant, **kwargs)
+        layer = layers.get(variant, **kwargs, **policy)
         layer.build(shape, shape)
-    return layer, lambda x: ((x, x), {})
+    return layer, lambda x: ((x, x), {} if mask is None else {"value_mask": mask})
 
 
 def _tf_step(layer, call_args, jit):
@@ -247,6 +261,145 @@ def _child(spec):
     print(f"RESULT {json.dumps(result)}", flush=True)
 
 
+# ------------------------------------------------------------------ device
+def _device_plan(quick):
+    """(variant, dtype policy, B, T, masked) of `--device`: the table of issue 14."""
+    if quick:
+        pair = ("keras.MultiHeadAttention", "multi_head")
+        return [
+            (v, d, 2, 128, m)
+            for d in ("float32", "mixed_bfloat16")
+            for m in (False, True)
+            for v in pair
+        ]
+    plan, pair = [], ("keras.MultiHeadAttention", "multi_head")
+    for dtype in ("float32", "mixed_bfloat16"):
+        for batch, length in ((8, 256), (8, 1024), (8, 4096), (1, 16384)):
+            plan += [(v, dtype, batch, length, False) for v in pair]
+    plan += [(v, "mixed_bfloat16", 8, 1024, True) for v in pair]
+    plan += [(v, "float32", 8, 1024, False) for v in ("keras.Attention", "scaled_dot")]
+    plan += [(v, "float32", 8, t, False) for t in (1024, 4096) for v in ADDITIVE]
+    return plan
+
+
+def _device_child(spec):
+    """One configuration under JAX: compile time, median step time, XLA's compiled memory."""
+    import jax
+    import jax.numpy as jnp
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    batch, length = spec["batch"], spec["length"]
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(batch, length, MODEL_DIM)).astype("float32"))
+    mask = None
+    if spec["masked"]:  # each example keeps a random 50 to 100 % of its keys
+        lengths = rng.integers(length // 2, length + 1, size=batch)
+        mask = jnp.asarray(np.arange(length)[None, :] < lengths[:, None])
+    layer, call_args = _make_layer(spec["variant"], length, spec["dtype"], mask)
+    if layer is None:
+        weights, non_trainable = [], []
+
+        def loss(weights, x):
+            return jnp.sum(jnp.square(call_args(x).astype("float32")))
+    else:
+        weights = [v.value for v in layer.trainable_variables]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+
+        def loss(weights, x):
+            args, kwargs = call_args(x)
+            out, _ = layer.stateless_call(weights, non_trainable, *args, **kwargs)
+            return jnp.sum(jnp.square(out.astype("float32")))
+
+    start = time.perf_counter()
+    compiled = jax.jit(jax.value_and_grad(loss, argnums=(0, 1))).lower(weights, x).compile()
+    compile_s = time.perf_counter() - start
+    memory = compiled.memory_analysis()
+    memory_gb = None
+    if memory is not None:
+        memory_gb = (memory.temp_size_in_bytes + memory.output_size_in_bytes) / 2**30
+    jax.block_until_ready(compiled(weights, x))  # warm-up
+    times = []
+    for _ in range(spec["repeats"]):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(weights, x))
+        times.append(1000 * (time.perf_counter() - start))
+    result = {
+        "ms": statistics.median(times),
+        "compile_s": compile_s,
+        "memory_gb": memory_gb,
+        "device": jax.devices()[0].device_kind,
+    }
+    print(f"RESULT {json.dumps(result)}", flush=True)
+
+
+DEVICE_COLUMNS = [
+    "variant",
+    "dtype",
+    "B",
+    "T",
+    "mask",
+    "ms fwd+bwd",
+    "compile s",
+    "XLA memory GB",
+    "vs",
+    "time ratio",
+    "memory ratio",
+    "compile ratio",
+]
+
+
+def run_device(plan, repeats, timeout):
+    """Every configuration of `plan` in its own JAX subprocess; one row dict each."""
+    rows, results = [], {}
+    for index, (variant, dtype, batch, length, masked) in enumerate(plan, 1):
+        label = f"[{index}/{len(plan)}] {variant} {dtype} B={batch} T={length}"
+        print(label + (" masked" if masked else "") + " ...", end=" ", flush=True)
+        spec = {
+            "device": True,
+            "variant": variant,
+            "dtype": dtype,
+            "batch": batch,
+            "length": length,
+            "masked": masked,
+            "repeats": repeats,
+        }
+        result = _run_config(spec, "jax", timeout)
+        results[(variant, dtype, batch, length, masked)] = result
+        print(result.get("error") or f"{result['ms']:.2f} ms on {result['device']}")
+        reference = VARIANTS[variant][1]
+        ref = results.get((reference, dtype, batch, length, masked), {}) if reference else {}
+        rows.append(_device_row(variant, dtype, batch, length, masked, result, reference, ref))
+    return rows
+
+
+def _device_row(variant, dtype, batch, length, masked, result, reference, ref):
+    ok = "error" not in result
+    memory = result.get("memory_gb")
+    both = ok and ref and "error" not in ref
+
+    def ratio(key):
+        if not (reference and both) or result.get(key) is None or not ref.get(key):
+            return ""
+        return f"{result[key] / ref[key]:.2f}"
+
+    return {
+        "variant": variant,
+        "dtype": dtype,
+        "B": batch,
+        "T": length,
+        "mask": "value_mask" if masked else "",
+        "ms fwd+bwd": f"{result['ms']:.2f}" if ok else result["error"],
+        "compile s": f"{result['compile_s']:.1f}" if ok else "",
+        "XLA memory GB": "" if memory is None else f"{memory:.3f}",
+        "vs": reference or "",
+        "time ratio": ratio("ms"),
+        "memory ratio": ratio("memory_gb"),
+        "compile ratio": ratio("compile_s"),
+    }
+
+
 # ------------------------------------------------------------------ parent
 def _run_config(spec, backend, timeout):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
@@ -352,10 +505,10 @@ COLUMNS = [
 ]
 
 
-def format_markdown(rows):
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+def format_markdown(rows, columns=COLUMNS):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
     return "\n".join(lines)
 
 
@@ -380,15 +533,25 @@ def main(argv=None):
         metavar="ROUNDS",
         help="also time each layer against its built-in in one process, ROUNDS alternating rounds",
     )
+    parser.add_argument(
+        "--device",
+        action="store_true",
+        help="under JAX on its default device (a GPU where there is one): compile time, "
+        "block_until_ready timing and XLA compiled memory; with --quick a CPU smoke test",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(json.loads(args.child))
+        spec = json.loads(args.child)
+        _device_child(spec) if spec.get("device") else _child(spec)
         return
     if args.repeats <= 0:
         parser.error(f"--repeats must be a positive integer. Received: --repeats={args.repeats}")
     if args.paired < 0:
         parser.error(f"--paired must be 0 or a positive integer. Received: --paired={args.paired}")
+    if args.device:
+        _main_device(args, parser)
+        return
     backend = args.backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     max_gb = args.max_gb or 0.8 * _status_kb("MemAvailable", "/proc/meminfo") / 2**20
     plan = _plan(args.quick)
@@ -410,6 +573,33 @@ def main(argv=None):
     stem = out / f"bench_{backend}" if backend == "jax" else out / f"bench_{backend}_jit-{args.jit}"
     with open(stem.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    stem.with_suffix(".md").write_text(table + "\n")
+    print(f"Wrote {stem}.csv and {stem}.md")
+
+
+def _main_device(args, parser):
+    if args.backend not in (None, "jax"):
+        parser.error(f"--device runs under JAX. Received: --backend={args.backend}")
+    plan = _device_plan(args.quick)
+    if args.variants:
+        plan = [p for p in plan if p[0] in args.variants]
+    if args.lengths:
+        plan = [p for p in plan if p[3] in args.lengths]
+    if args.batch is not None:
+        if args.batch <= 0:
+            parser.error(f"--batch must be a positive integer. Received: --batch={args.batch}")
+        plan = list(dict.fromkeys((v, d, args.batch, t, m) for v, d, _, t, m in plan))
+    print(f"device mode (JAX), model size {MODEL_DIM}, {HEADS} heads")
+    rows = run_device(plan, args.repeats, args.timeout)
+    table = format_markdown(rows, DEVICE_COLUMNS)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / "bench_device"
+    with open(stem.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=DEVICE_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     stem.with_suffix(".md").write_text(table + "\n")

@@ -2,7 +2,8 @@
 
 `python -m attention_zoo.experiments.paths_bench --variant multi_head --length 1024`
 builds one layer four times (tf.function or XLA; the own backward pass on
-tiles of heads or on whole tensors, see `BaseAttention._matmul_attention`)
+tiles of heads or on whole tensors: `implementation="tiles"` or
+`"own_backward"`, see `BaseAttention`)
 and times a forward + backward step of each in alternating rounds (the order
 reverses every other round). It prints the median time of each and the
 median of the per-round ratios against `tf.function` with tiles. TensorFlow
@@ -15,25 +16,15 @@ import statistics
 import time
 
 
-def _step(layer, x, jit, tiles):
+def _step(layer, x, jit):
     import tensorflow as tf
-
-    from attention_zoo.layers import base_attention
-
-    # The path is chosen at trace time, so each step traces with its own setting.
-    max_tile = base_attention._MAX_HEAD_TILE if tiles else 0
 
     @tf.function(jit_compile=jit)
     def step(x):
-        saved = base_attention._MAX_HEAD_TILE
-        base_attention._MAX_HEAD_TILE = max_tile
-        try:
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_sum(layer(x, x) ** 2)
-            return tape.gradient(loss, [x, *layer.trainable_variables])
-        finally:
-            base_attention._MAX_HEAD_TILE = saved
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, x) ** 2)
+        return tape.gradient(loss, [x, *layer.trainable_variables])
 
     step(x)  # trace and warm up
     return step
@@ -52,9 +43,10 @@ def run(variant, length, batch, dim, rounds):
     for jit in (False, True):
         for tiles in (True, False):
             kwargs = {"num_heads": 8} if variant == "multi_head" else {}
-            layer = layers.get(variant, **kwargs)
+            implementation = "tiles" if tiles else "own_backward"
+            layer = layers.get(variant, implementation=implementation, **kwargs)
             name = f"{'XLA' if jit else 'tf.function'}, {'tiles' if tiles else 'whole tensors'}"
-            steps[name] = _step(layer, x, jit, tiles)
+            steps[name] = _step(layer, x, jit)
     names = list(steps)
     times = {name: [] for name in names}
     for index in range(rounds):

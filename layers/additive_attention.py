@@ -21,19 +21,21 @@ class AdditiveAttention(BaseAttention):
     `keras.layers.AdditiveAttention`, which has no projections, the query and
     the key are projected to `units` features first.
 
-    Speed and memory: the score's (B, Tq, Tv, units) tanh tensor is never
-    built whole when it would exceed 2**20 floats. The logits are computed
-    in tiles of query rows that fit in cache, under a custom gradient that
-    recomputes each tile's tanh (see `additive_logits`), so the layer holds
-    (B, Tq, Tv) tensors like the dot-product layers do.
+    Speed and memory: on a CPU the score's (B, Tq, Tv, units) tanh tensor is
+    never built whole when it would exceed 2**20 floats. The logits are
+    computed in tiles of query rows that fit in cache, under a custom
+    gradient that recomputes each tile's tanh (see `additive_logits`), so the
+    layer holds (B, Tq, Tv) tensors like the dot-product layers do. On a GPU
+    the whole tensor is built where it fits (`implementation="tiles"` forces
+    the tiles).
 
     Args:
         units: Positive integer, size of the hidden layer of the score.
         kernel_initializer: Initializer of W_q, W_k and v.
         dropout: Dropout rate on the attention weights, in [0, 1).
         seed: Integer seed of the dropout.
-        block_size: Query block size of the memory-bounded path (see
-            `BaseAttention`); None chooses it automatically.
+        block_size, key_block_size, implementation: The compute path and
+            its blocks (see `BaseAttention`); by default chosen per call.
         **kwargs: Standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -84,6 +86,9 @@ class AdditiveAttention(BaseAttention):
     def score_prepared(self, q, k):
         return additive_logits(q, k, self.score_vector)
 
+    def score_tiles(self, rows):
+        return lambda q, k: additive_logits(q, k, self.score_vector, rows=rows)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -95,42 +100,32 @@ class AdditiveAttention(BaseAttention):
         return config
 
 
-# Floats of the (B, H, rows, Tv, units) tanh tensor computed at a time by the
-# tiled path: 4 MB, so that a tile stays in cache between the ops that use it.
-_TILE_ELEMENTS = 2**20
-
-
-def additive_logits(q, k, v):
-    """vᵀ tanh(q_i + k_j) for every query i and key j, in tiles of query rows.
+def additive_logits(q, k, v, rows=None):
+    """vᵀ tanh(q_i + k_j) for every query i and key j, whole or in tiles of query rows.
 
     Args:
         q: Projected queries (B, H, Tq, units).
         k: Projected keys (B, H, Tv, units).
         v: Score vector (units,), or (H, units) with one per head.
+        rows: None: build the whole (B, H, Tq, Tv, units) tanh tensor. A
+            positive integer (with static Tq, Tv and units): loop over tiles
+            of this many query rows (the dispatcher sizes them to stay in
+            cache), under a custom gradient that recomputes each tile's tanh
+            in its own loop, so that no tensor of the full (Tq, Tv, units)
+            size exists in the forward or the backward pass.
 
     Returns:
         Logits (B, H, Tq, Tv) in the dtype of `q`.
-
-    The direct computation builds the whole (B, H, Tq, Tv, units) tanh tensor,
-    and its gradient several more of that size. Above `_TILE_ELEMENTS` floats
-    (with static Tq, Tv and units) the logits come instead from a loop over
-    tiles of query rows, each tile's tanh tensor small enough to stay in cache,
-    under a custom gradient that recomputes each tile's tanh in its own loop:
-    no tensor of the full (Tq, Tv, units) size exists in the forward or the
-    backward pass. An unknown batch size counts as 1 in the tile size.
     """
-    batch, heads, q_len, units = (d if isinstance(d, int) else None for d in q.shape)
-    k_len = k.shape[2] if isinstance(k.shape[2], int) else None
-    per_row = (batch or 1) * (heads or 1) * (k_len or 0) * (units or 0)
-    if None in (q_len, k_len, units) or per_row * q_len <= _TILE_ELEMENTS:
+    if rows is None:
         hidden = ops.tanh(ops.expand_dims(q, -2) + ops.expand_dims(k, -3))
         if len(v.shape) == 1:
             return ops.einsum("bhqku,u->bhqk", hidden, v)
         return ops.einsum("bhqku,hu->bhqk", hidden, v)
-    rows = max(_TILE_ELEMENTS // per_row, 1)
     vector = ops.cast(v, "float32")
     if len(v.shape) == 1:
         vector = ops.expand_dims(vector, 0)  # (1, units): the one head of H = 1
+    rows = max(min(rows, q.shape[2]), 1)
     logits = _tiled_additive(rows)(ops.cast(q, "float32"), ops.cast(k, "float32"), vector)
     return ops.cast(logits, q.dtype)
 

@@ -22,8 +22,8 @@ class BilinearAttention(BaseAttention):
         kernel_initializer: Initializer of W.
         dropout: Dropout rate on the attention weights, in [0, 1).
         seed: Integer seed of the dropout.
-        block_size: Query block size of the memory-bounded path (see
-            `BaseAttention`); None chooses it automatically.
+        block_size, key_block_size, implementation: The compute path and
+            its blocks (see `BaseAttention`); by default chosen per call.
         **kwargs: Standard `keras.layers.Layer` arguments.
 
     Call arguments:

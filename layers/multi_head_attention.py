@@ -35,8 +35,8 @@ class MultiHeadAttention(BaseAttention):
         bias_initializer: Initializer of the projection biases.
         dropout: Dropout rate on the attention weights, in [0, 1).
         seed: Integer seed of the dropout.
-        block_size: Query block size of the memory-bounded path (see
-            `BaseAttention`); None chooses it automatically.
+        block_size, key_block_size, implementation: The compute path and
+            its blocks (see `BaseAttention`); by default chosen per call.
         **kwargs: Standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -148,6 +148,9 @@ class MultiHeadAttention(BaseAttention):
 
     def score_prepared(self, query, key):
         return self.head_score.score_prepared(query, key)
+
+    def score_tiles(self, rows):
+        return self.head_score.score_tiles(rows)
 
     def score_elements_per_pair(self):
         return self.head_score.score_elements_per_pair()

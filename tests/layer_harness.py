@@ -76,3 +76,18 @@ def gradients(layer, query, value, **call_kwargs):
         w_grads, q_grad = jax.grad(loss_fn, argnums=(0, 1))(trainable, jnp.asarray(query))
         return [np.asarray(g) for g in w_grads], np.asarray(q_grad)
     raise NotImplementedError(f"No gradient helper for backend {backend!r}")
+
+
+def plans_taken(monkeypatch):
+    """Records the `Plan` (path and sizes) of every attention call from now on."""
+    from attention_zoo.layers import _dispatch
+
+    plans = []
+    choose = _dispatch.choose
+
+    def recording(*args, **kwargs):
+        plans.append(choose(*args, **kwargs))
+        return plans[-1]
+
+    monkeypatch.setattr(_dispatch, "choose", recording)
+    return plans

@@ -95,3 +95,34 @@ def test_paths_bench_times_four_paths_against_the_first():
     ]
     assert results["tf.function, tiles"][1] == 1.0
     assert all(ms > 0 and ratio > 0 for ms, ratio in results.values())
+
+
+def test_device_mode_times_a_layer_under_jax():
+    # A CPU smoke test of `--device`: one JAX subprocess, a tiny masked bfloat16 layer.
+    (row,) = bench.run_device([("multi_head", "mixed_bfloat16", 2, 16, True)], 2, 600)
+    assert row["mask"] == "value_mask" and row["dtype"] == "mixed_bfloat16"
+    assert float(row["ms fwd+bwd"]) > 0 and float(row["compile s"]) > 0
+    assert float(row["XLA memory GB"]) >= 0 and row["XLA memory GB"] != ""
+    table = bench.format_markdown([row], bench.DEVICE_COLUMNS)
+    assert table.startswith("| variant | dtype |") and "| multi_head | mixed_bfloat16 |" in table
+
+
+def test_device_rows_compare_with_the_built_in_of_the_same_configuration():
+    ref = {"ms": 2.0, "compile_s": 4.0, "memory_gb": 0.5}
+    ours = {"ms": 1.0, "compile_s": 6.0, "memory_gb": 0.25}
+    row = bench._device_row("multi_head", "float32", 8, 256, False, ours, "k", ref)
+    assert (row["time ratio"], row["memory ratio"], row["compile ratio"]) == (
+        "0.50",
+        "0.50",
+        "1.50",
+    )
+    failed = bench._device_row("k", "float32", 8, 256, True, {"error": "exit 1: OOM"}, None, {})
+    assert failed["ms fwd+bwd"] == "exit 1: OOM" and failed["time ratio"] == ""
+    assert failed["mask"] == "value_mask"
+
+
+def test_device_mode_runs_under_jax_only(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--device", "--backend", "tensorflow"])
+    assert exit_info.value.code == 2
+    assert "--device runs under JAX. Received: --backend=tensorflow" in capsys.readouterr().err

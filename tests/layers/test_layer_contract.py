@@ -101,14 +101,19 @@ def test_one_fit_step_lowers_the_loss(name, rng):
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
 def test_mixed_precision(name, kwargs, policy, rng, monkeypatch):
-    softmax_dtypes = []
-    softmax = keras.ops.softmax
+    softmax_dtypes = []  # a masked softmax is computed from its exponentials
+    softmax, exp = keras.ops.softmax, keras.ops.exp
 
     def recording_softmax(x, axis=-1):
         softmax_dtypes.append(keras.backend.standardize_dtype(x.dtype))
         return softmax(x, axis=axis)
 
+    def recording_exp(x):
+        softmax_dtypes.append(keras.backend.standardize_dtype(x.dtype))
+        return exp(x)
+
     monkeypatch.setattr(keras.ops, "softmax", recording_softmax)
+    monkeypatch.setattr(keras.ops, "exp", recording_exp)
     layer32 = make_layer(name, **kwargs)
     layer16 = make_layer(name, dtype=policy, **kwargs)
     query, value = make_inputs(rng)
