@@ -18,6 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	KERAS_BACKEND=tensorflow $(BIN)/attention-zoo compare --preset quick --out runs/demo
 
+# On a GPU machine (JAX with CUDA): make bench BENCH_ARGS=--device (see README, "The benchmark").
 # `make bench BENCH_ARGS=--quick` for the few-minute version; see README, "Performance".
 bench: $(STAMP)
 	KERAS_BACKEND=tensorflow $(BIN)/python -m attention_zoo.experiments.bench $(BENCH_ARGS)
@@ -38,9 +39,10 @@ format: $(STAMP)
 # within 20 minutes on 2 cores.
 JAX_TESTS := tests/layers/test_layer_contract.py tests/layers/test_numerics.py \
 	tests/layers/test_masking.py tests/layers/test_blockwise.py \
-	tests/layers/test_tiled_additive.py tests/layers/test_fused_backward.py
+	tests/layers/test_tiled_additive.py tests/layers/test_fused_backward.py \
+	tests/layers/test_extreme_inputs.py tests/layers/test_dispatch.py tests/layers/test_fused.py
 JAX_SKIP := not mixed_precision and not mixed_float16 and not dropout \
-	and not automatic_threshold and not jit_compile and not whole_tensors \
+	and not jit_compile and not whole_tensors \
 	and not tiles_of_two_heads and not mask_shape
 
 # The models that used to need TensorFlow (RAM's training step, the translator's tokenizer and
