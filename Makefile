@@ -45,18 +45,17 @@ JAX_SKIP := not mixed_precision and not mixed_float16 and not dropout \
 	and not jit_compile and not whole_tensors \
 	and not tiles_of_two_heads and not mask_shape
 
-# The models that used to need TensorFlow (RAM's training step, the translator's tokenizer and
-# search) and the input checks, again on JAX. tests/test_journeys.py (in the TensorFlow pass)
-# also runs every model's create / fit / save / reload chain on JAX in a subprocess.
-JAX_ZOO_TESTS := tests/zoo/test_recurrent_attention_model.py tests/zoo/test_translator_inputs.py \
+# Then the models that used to need TensorFlow (RAM's training step, the translator's
+# tokenizer and search) and their input checks; tests/test_journeys.py (in the TensorFlow
+# pass) also runs every model's create / fit / save / reload chain on JAX in a subprocess.
+JAX_TESTS += tests/zoo/test_recurrent_attention_model.py tests/zoo/test_translator_inputs.py \
 	tests/zoo/test_text_classifier.py
-JAX_ZOO_SELECT := not beats_chance and not recurrent_decoders \
-	and (test_recurrent_attention_model or test_translator_inputs or bad_ids or whole_float)
+JAX_SKIP += and not beats_chance and not recurrent_decoders \
+	and (not test_text_classifier or bad_ids or whole_float)
 
 test: lint
 	KERAS_BACKEND=tensorflow $(BIN)/pytest -n 2 tests
 	KERAS_BACKEND=jax $(BIN)/pytest -n 2 $(JAX_TESTS) -k "$(JAX_SKIP)"
-	KERAS_BACKEND=jax $(BIN)/pytest -n 2 $(JAX_ZOO_TESTS) -k "$(JAX_ZOO_SELECT)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -556,7 +556,12 @@ class Sweep:
             self.repair()
         base = TUNERS[self.tuner_name]
         cls = type(f"{base.__name__}Sweep", (_SweepMixin, base), {})
-        tuner = cls(**kwargs)
+        # Keras Tuner prints "Reloading Tuner from ..." on stdout, the leaderboard's stream;
+        # the sweep says it in its own words on stderr instead.
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            tuner = cls(**kwargs)
+        if "Reloading Tuner" in printed.getvalue():
+            _log(f"[{self.task.name}] resuming the sweep saved in {self.out}")
         for trial_id in _forget_unsaved_trials(tuner.oracle):
             _log(f"[{self.task.name}] trial {trial_id} was created but never started; run anew")
         return tuner
