@@ -142,6 +142,17 @@ def test_the_platform_and_memory_of_this_machine():
     assert _dispatch.device_memory() > 0
 
 
+def test_automatic_long_keys_loop_on_a_gpu_and_unroll_on_a_cpu():
+    # Long enough that the direct path does not fit (CPU: above AUTO_BLOCK_ELEMENTS),
+    # and the keys are split; a CPU keeps the unrolled steps for their memory.
+    shape = (1, 8, 16384, 16384, 32, 32)
+    on_cpu = _dispatch.choose(shape, matmul=True, platform="cpu")
+    on_gpu = _dispatch.choose(shape, matmul=True, platform="gpu", memory=2**30)
+    assert on_cpu.path == on_gpu.path == "blockwise"
+    assert on_cpu.blocks[1] < shape[3] and on_gpu.blocks[1] < shape[3]
+    assert not on_cpu.loop and on_gpu.loop
+
+
 def test_split_keys_run_in_loops_unless_dropout_needs_the_unrolled_steps():
     shape = (2, 1, 16, 16, 8, 8)
     split = _dispatch.choose(shape, matmul=True, block_size=4, key_block_size=4, platform="cpu")
