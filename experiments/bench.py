@@ -554,15 +554,7 @@ def main(argv=None):
         return
     backend = args.backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     max_gb = args.max_gb or 0.8 * _status_kb("MemAvailable", "/proc/meminfo") / 2**20
-    plan = _plan(args.quick)
-    if args.variants:
-        plan = [p for p in plan if p[0] in args.variants]
-    if args.lengths:
-        plan = [p for p in plan if p[2] in args.lengths]
-    if args.batch is not None:
-        if args.batch <= 0:
-            parser.error(f"--batch must be a positive integer. Received: --batch={args.batch}")
-        plan = list(dict.fromkeys((v, args.batch, t) for v, _, t in plan))
+    plan = _select(_plan(args.quick), args, parser, batch_at=1, length_at=2)
     jit_modes = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
     print(f"backend {backend}, model size {MODEL_DIM}, {HEADS} heads, limit {max_gb:.1f} GB")
     rows = run(plan, backend, jit_modes, args.repeats, max_gb, args.timeout, args.paired)
@@ -571,35 +563,43 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"bench_{backend}" if backend == "jax" else out / f"bench_{backend}_jit-{args.jit}"
-    with open(stem.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    stem.with_suffix(".md").write_text(table + "\n")
-    print(f"Wrote {stem}.csv and {stem}.md")
+    _write(stem, rows, table, COLUMNS)
 
 
 def _main_device(args, parser):
     if args.backend not in (None, "jax"):
         parser.error(f"--device runs under JAX. Received: --backend={args.backend}")
-    plan = _device_plan(args.quick)
-    if args.variants:
-        plan = [p for p in plan if p[0] in args.variants]
-    if args.lengths:
-        plan = [p for p in plan if p[3] in args.lengths]
-    if args.batch is not None:
-        if args.batch <= 0:
-            parser.error(f"--batch must be a positive integer. Received: --batch={args.batch}")
-        plan = list(dict.fromkeys((v, d, args.batch, t, m) for v, d, _, t, m in plan))
+    plan = _select(_device_plan(args.quick), args, parser, batch_at=2, length_at=3)
     print(f"device mode (JAX), model size {MODEL_DIM}, {HEADS} heads")
     rows = run_device(plan, args.repeats, args.timeout)
     table = format_markdown(rows, DEVICE_COLUMNS)
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / "bench_device"
+    _write(out / "bench_device", rows, table, DEVICE_COLUMNS)
+
+
+def _select(plan, args, parser, batch_at, length_at):
+    """The configurations of `plan` that --variants and --lengths keep, at --batch if given.
+
+    Each configuration is a tuple whose first item is the variant, its `batch_at`-th
+    the batch size and its `length_at`-th the length.
+    """
+    if args.variants:
+        plan = [p for p in plan if p[0] in args.variants]
+    if args.lengths:
+        plan = [p for p in plan if p[length_at] in args.lengths]
+    if args.batch is not None:
+        if args.batch <= 0:
+            parser.error(f"--batch must be a positive integer. Received: --batch={args.batch}")
+        plan = list(dict.fromkeys((*p[:batch_at], args.batch, *p[batch_at + 1 :]) for p in plan))
+    return plan
+
+
+def _write(stem, rows, table, columns):
+    """`stem`.csv (the rows) and `stem`.md (the table)."""
     with open(stem.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=DEVICE_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     stem.with_suffix(".md").write_text(table + "\n")

@@ -108,6 +108,27 @@ def check_not_empty(name, array):
         )
 
 
+class CheckedInputs:
+    """A `keras.Model` mix-in: `fit` and `evaluate` check NumPy / eager inputs first.
+
+    The model defines `_check_data(x, y, x_name, y_name, allow_empty=False)`,
+    which raises a ValueError naming the bad input; `validation_data` given as a
+    tuple is checked the same way. A `tf.data.Dataset`, generator or `PyDataset`
+    is passed on unchecked: its values exist only inside the compiled step.
+    """
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, after `_check_data` on `x`, `y` and a tuple `validation_data`."""
+        self._check_data(x, y)
+        self._check_data(*validation_pair(kwargs), "validation_data[0]", "validation_data[1]")
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, after `_check_data` on `x` and `y`."""
+        self._check_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+
 def validation_pair(kwargs):
     """`(x, y)` of `fit`'s `validation_data` when given as a tuple, else `(None, None)`."""
     data = kwargs.get("validation_data")

@@ -25,7 +25,7 @@ def _check_rate(name, value):
 
 
 @register_model("text_classifier")
-class TextClassifier(keras.Model):
+class TextClassifier(_input_checks.CheckedInputs, keras.Model):
     """Text classifier with any attention variant of the registry as its pooling.
 
     Formula (ids x_1..x_T, 0 = padding; m_t = [x_t != 0]):
@@ -285,32 +285,18 @@ class TextClassifier(keras.Model):
         return _input_checks.check_token_ids(name, ids, self.vocab_size)
 
     def _check_data(self, x, y, x_name="x", y_name="y", allow_empty=False):
+        """Checks concrete ids `x` and labels `y` (`fit`, `evaluate`, `predict`); returns the ids.
+
+        Token ids must lie in [0, vocab_size) with at most `sequence_length`
+        per row, labels in [0, num_classes) (whole numbers; a float label
+        such as 0.5 is refused).
+        """
         ids = self._check_ids(x_name, x)
         if ids is not None and not allow_empty:
             _input_checks.check_not_empty(x_name, ids)
         batch = None if ids is None else ids.shape[0]
         _input_checks.check_class_ids(y_name, y, self.num_classes, batch)
         return ids
-
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking NumPy / eager inputs.
-
-        Token ids must lie in [0, vocab_size) with at most `sequence_length`
-        per row, labels in [0, num_classes) (whole numbers; a float label
-        such as 0.5 is refused); `validation_data` given as a tuple is checked
-        the same way. A `tf.data.Dataset`, generator or `PyDataset` is passed on
-        unchecked: its values exist only inside the compiled step.
-        """
-        self._check_data(x, y)
-        self._check_data(
-            *_input_checks.validation_pair(kwargs), "validation_data[0]", "validation_data[1]"
-        )
-        return super().fit(x, y, *args, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.evaluate`, after the checks of `fit`."""
-        self._check_data(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`, after the checks of `fit`; empty ids give (0, num_classes)."""

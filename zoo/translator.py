@@ -56,7 +56,7 @@ def _require_tensorflow(what):
 
 
 @serializable
-class Translator(keras.Model):
+class Translator(_input_checks.CheckedInputs, keras.Model):
     """A sequence-to-sequence translator with attention at every decoder step.
 
     Encoder: token embedding, then a bidirectional GRU or LSTM whose two
@@ -377,7 +377,12 @@ class Translator(keras.Model):
 
     # ----------------------------------------------------------- bad input
     def _check_data(self, x, y, x_name="x", y_name="y", allow_empty=False):
-        """Checks concrete `x` (the dict of ids) and `y`; returns the batch size or None."""
+        """Checks concrete `x` (the dict of ids) and `y`; returns the batch size or None.
+
+        `x["source"]` and `x["target_in"]` must hold ids of their vocabularies
+        (`target_in` at most `max_target_length` long with the transformer
+        decoder), `y` target ids (whole numbers) of the shape of `target_in`.
+        """
         if not isinstance(x, dict):
             if _input_checks.concrete(x) is not None:  # an array where the dict belongs
                 raise ValueError(
@@ -425,26 +430,6 @@ class Translator(keras.Model):
                 y_name, labels, target_size, size_name="target vocabulary size"
             )
         return None if source is None else len(source)
-
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking NumPy / eager inputs.
-
-        `x["source"]` and `x["target_in"]` must hold ids of their vocabularies
-        (`target_in` at most `max_target_length` long with the transformer
-        decoder), `y` target ids (whole numbers) of the shape of `target_in`;
-        `validation_data` given as a tuple is checked the same way. A
-        `tf.data.Dataset` or generator is passed on unchecked.
-        """
-        self._check_data(x, y)
-        self._check_data(
-            *_input_checks.validation_pair(kwargs), "validation_data[0]", "validation_data[1]"
-        )
-        return super().fit(x, y, *args, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.evaluate`, after the checks of `fit`."""
-        self._check_data(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`, after the checks of `fit`; no rows give (0, Tt, V) logits."""
