@@ -146,6 +146,20 @@ def finished(tmp_path_factory):
     return out, _essentials(out)
 
 
+def test_a_resume_says_so_on_stderr_and_leaves_stdout_to_the_leaderboard(
+    finished, tmp_path, capsys
+):
+    reference, leaderboard = finished
+    out = tmp_path / "sweep"
+    shutil.copytree(reference, out)  # Keras Tuner's own state is there: it reloads
+    capsys.readouterr()
+    assert cli.main([*KR, "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert f"resuming the sweep saved in {out}" in printed.err
+    assert "Reloading" not in printed.out + printed.err  # Keras Tuner's own line
+    assert _essentials(out) == leaderboard
+
+
 TUNER = "tuner/kernel_regression"
 DAMAGES = [  # a half-written trial.json: see test_keras_tuner_cut_short_by_a_full_disk...
     ("sweep.json", "empty"),
