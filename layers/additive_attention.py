@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
+from attention_zoo._validation import check_positive_int
 from attention_zoo.layers._registry import register
-from attention_zoo.layers.base_attention import BaseAttention, check_positive_int
+from attention_zoo.layers.base_attention import BaseAttention
 
 
 @register("additive", aliases=("bahdanau", "concat"))
@@ -57,6 +58,10 @@ class AdditiveAttention(BaseAttention):
         Bahdanau, Cho, Bengio (2015). Neural Machine Translation by Jointly
         Learning to Align and Translate.
     """
+
+    search_space = {"units": (16, 64)}
+    example_kwargs = {"units": 16}
+    test_kwargs = {"units": 6}
 
     def __init__(self, units=32, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)

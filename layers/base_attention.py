@@ -4,23 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from attention_zoo._validation import check_positive_int, check_rate
 from attention_zoo.layers import _blockwise, _direct, _dispatch, _fused, _tiles
 from attention_zoo.layers._registry import serializable
-
-
-def _check_rate(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a float in [0, 1). Received: {name}={value!r}")
-    return float(value)
-
-
-def check_positive_int(name, value, allow_none=False):
-    """Raises ValueError unless `value` is a positive integer (or None when allowed)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-    return value
 
 
 def _shape_str(shape):
@@ -102,6 +88,28 @@ class BaseAttention(keras.layers.Layer):
         the weights (B, Tq, Tv), or (B, H, Tq, Tv) for multi-head layers.
     """
 
+    # What the rest of the package needs to know about a variant (STYLE.md rule 12):
+    # models, sweeps, benches and the shared tests read these and never test a name.
+    #: Tuner search space: constructor argument -> choices (the quick preset takes the first).
+    search_space = {}
+    #: Constructor arguments of the variant's example in the docs and `attention-zoo list`.
+    example_kwargs = {}
+    #: Small constructor arguments for the shared layer tests.
+    test_kwargs = {}
+    #: Whether the score needs query and key of the same feature size.
+    requires_same_dim = False
+    #: Whether the layer projects and splits heads itself; a model that builds its own
+    #: heads (a transformer block) then uses its default per-head score in its place.
+    splits_heads = False
+
+    @classmethod
+    def defaults_in_model(cls, units, num_heads):
+        """Constructor arguments a model fills in where its user gives none.
+
+        `units` is the host model's feature size and `num_heads` its number of heads.
+        """
+        return {}
+
     def __init__(
         self,
         dropout=0.0,
@@ -112,7 +120,7 @@ class BaseAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.dropout = _check_rate("dropout", dropout)
+        self.dropout = check_rate("dropout", dropout)
         self.block_size = check_positive_int("block_size", block_size, allow_none=True)
         self.key_block_size = check_positive_int("key_block_size", key_block_size, allow_none=True)
         self.implementation = _dispatch.check_implementation(

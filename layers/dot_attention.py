@@ -46,6 +46,8 @@ class DotAttention(BaseAttention):
         Neural Machine Translation.
     """
 
+    requires_same_dim = True
+
     def build_score(self, query_dim, key_dim, num_heads=None):
         if query_dim is not None and key_dim is not None and query_dim != key_dim:
             raise ValueError(

@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
+from attention_zoo._validation import check_positive_int
 from attention_zoo.layers import _registry
-from attention_zoo.layers.base_attention import BaseAttention, check_positive_int
+from attention_zoo.layers.base_attention import BaseAttention
 
 
 @_registry.register("multi_head")
@@ -58,6 +59,15 @@ class MultiHeadAttention(BaseAttention):
     References:
         Vaswani et al. (2017). Attention Is All You Need.
     """
+
+    search_space = {"num_heads": (2, 4)}
+    example_kwargs = {"num_heads": 4}
+    test_kwargs = {"num_heads": 2}
+    splits_heads = True
+
+    @classmethod
+    def defaults_in_model(cls, units, num_heads):
+        return {"num_heads": num_heads, "key_dim": max(1, units // num_heads)}
 
     def __init__(
         self,

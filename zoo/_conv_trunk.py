@@ -2,7 +2,7 @@
 
 import keras
 
-from attention_zoo.layers.base_attention import check_positive_int
+from attention_zoo._validation import check_positive_int
 
 
 def check_filters(filters):

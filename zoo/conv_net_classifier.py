@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from attention_zoo.layers.base_attention import check_positive_int
+from attention_zoo._validation import check_positive_int
 from attention_zoo.zoo._conv_trunk import check_filters, check_image_shape, conv_trunk
 from attention_zoo.zoo._image_classifier import DigitsClassifierDefaults
 from attention_zoo.zoo._registry import register_model

@@ -3,14 +3,8 @@
 import keras
 from keras import ops
 
+from attention_zoo._validation import check_int
 from attention_zoo.layers import serializable
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {kind}. Received: {name}={value!r}")
-    return value
 
 
 def _check_patch_size(patch_size):
@@ -79,8 +73,8 @@ class GlimpseSensor(keras.layers.Layer):
     def __init__(self, patch_size=8, num_scales=1, scale_factor=2, **kwargs):
         super().__init__(**kwargs)
         self.patch_size = _check_patch_size(patch_size)
-        self.num_scales = _check_int("num_scales", num_scales, 1)
-        self.scale_factor = _check_int("scale_factor", scale_factor, 2)
+        self.num_scales = check_int("num_scales", num_scales, 1)
+        self.scale_factor = check_int("scale_factor", scale_factor, 2)
 
     @property
     def largest_patch(self):

@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from attention_zoo._validation import check_int
+
 _IDX_DTYPES = {
     0x08: np.uint8,
     0x09: np.int8,
@@ -19,12 +21,6 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
 
 
 def _as_float_images(images):
@@ -68,16 +64,16 @@ def place_on_canvas(
     """
     images = _as_float_images(images)
     count, height, width = images.shape
-    canvas_size = _check_int("canvas_size", canvas_size)
+    canvas_size = check_int("canvas_size", canvas_size)
     if canvas_size < max(height, width):
         raise ValueError(
             f"canvas_size must be at least the image side {max(height, width)}. "
             f"Received: canvas_size={canvas_size}"
         )
-    num_fragments = _check_int("num_fragments", num_fragments, 0)
+    num_fragments = check_int("num_fragments", num_fragments, 0)
     source = images if fragment_images is None else _as_float_images(fragment_images)
     if num_fragments:
-        fragment_size = _check_int("fragment_size", fragment_size)
+        fragment_size = check_int("fragment_size", fragment_size)
         if fragment_size > min(source.shape[1:]):
             raise ValueError(
                 f"fragment_size must be at most the fragment images' side {min(source.shape[1:])}"
@@ -142,7 +138,7 @@ def load_digits_canvas(
     """
     from sklearn.datasets import load_digits
 
-    digit_size = _check_int("digit_size", digit_size)
+    digit_size = check_int("digit_size", digit_size)
     if digit_size % 8:
         raise ValueError(f"digit_size must be a multiple of 8. Received: digit_size={digit_size}")
     digits = load_digits()
@@ -153,7 +149,7 @@ def load_digits_canvas(
     if num_examples is None:
         order = rng.permutation(len(images))
     else:
-        num_examples = _check_int("num_examples", num_examples)
+        num_examples = check_int("num_examples", num_examples)
         order = rng.permutation(max(num_examples, len(images)))[:num_examples] % len(images)
     x = place_on_canvas(
         images[order],

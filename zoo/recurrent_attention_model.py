@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from attention_zoo.layers.base_attention import check_positive_int
+from attention_zoo._validation import check_positive_int
 from attention_zoo.zoo._image_classifier import DigitsClassifierDefaults
 from attention_zoo.zoo._registry import register_model
 from attention_zoo.zoo.glimpse_sensor import GlimpseSensor

@@ -11,17 +11,11 @@ import numpy as np
 from keras import ops
 
 from attention_zoo import layers
-from attention_zoo.layers.base_attention import check_positive_int
+from attention_zoo._validation import check_positive_int, check_rate
 from attention_zoo.zoo import _input_checks, text_data
 from attention_zoo.zoo._registry import register_model
 
 ENCODERS = ("none", "bigru", "transformer")
-
-
-def _check_rate(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a float in [0, 1). Received: {name}={value!r}")
-    return float(value)
 
 
 @register_model("text_classifier")
@@ -123,7 +117,7 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
         self.attention_kwargs = dict(attention_kwargs or {})
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.encoder_units = check_positive_int("encoder_units", encoder_units, allow_none=True)
-        self.dropout = _check_rate("dropout", dropout)
+        self.dropout = check_rate("dropout", dropout)
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
             raise ValueError(f"learning_rate must be a number. Received: {learning_rate=}")
         if not learning_rate > 0:

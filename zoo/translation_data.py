@@ -20,6 +20,8 @@ import warnings
 
 import numpy as np
 
+from attention_zoo._validation import check_positive_int
+
 _MONTHS = [
     "january",
     "february",
@@ -95,11 +97,6 @@ def _random_dates(rng, n):
     return [_FIRST_DAY + datetime.timedelta(days=int(o)) for o in offsets]
 
 
-def _check_count(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-
-
 def dates(n, seed=0, formats=DATE_FORMATS):
     """Human-readable dates in many formats, each paired with its ISO date.
 
@@ -120,7 +117,7 @@ def dates(n, seed=0, formats=DATE_FORMATS):
     >>> dates(2, seed=0)
     [('the 11th of february 2001', '2001-02-11'), ('thursday december 23 1976', '1976-12-23')]
     """
-    _check_count("n", n)
+    check_positive_int("n", n)
     if not formats:
         raise ValueError(f"formats must be a non-empty sequence. Received: formats={formats!r}")
     rng = np.random.default_rng(seed)
@@ -149,8 +146,8 @@ def long_dates(n, seed=0, dates_per_example=4, formats=DATE_FORMATS):
         A list of `n` pairs such as
         `("3 March 1987; the 1st of may 2001", "1987-03-03 2001-05-01")`.
     """
-    _check_count("n", n)
-    _check_count("dates_per_example", dates_per_example)
+    check_positive_int("n", n)
+    check_positive_int("dates_per_example", dates_per_example)
     flat = dates(n * dates_per_example, seed=seed, formats=formats)
     pairs = []
     for i in range(n):
@@ -241,7 +238,7 @@ def load_tfds_pairs(name="ted_hrlr_translate/pt_to_en", split="train", max_pairs
     import tensorflow_datasets as tfds
 
     if max_pairs is not None:
-        _check_count("max_pairs", max_pairs)
+        check_positive_int("max_pairs", max_pairs)
     dataset = tfds.load(name, split=split, as_supervised=True, **kwargs)
     if max_pairs is not None:
         dataset = dataset.take(max_pairs)
@@ -259,7 +256,7 @@ def split_pairs(pairs, test_size, seed=0):
     Returns:
         `(train_pairs, test_pairs)`.
     """
-    _check_count("test_size", test_size)
+    check_positive_int("test_size", test_size)
     if test_size >= len(pairs):
         raise ValueError(
             f"test_size must be smaller than the number of pairs ({len(pairs)}). "

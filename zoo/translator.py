@@ -14,8 +14,8 @@ import warnings
 import keras
 import numpy as np
 
+from attention_zoo._validation import check_positive_int
 from attention_zoo.layers import canonical_name, serializable
-from attention_zoo.layers.base_attention import check_positive_int
 from attention_zoo.zoo import _input_checks, _text
 from attention_zoo.zoo._registry import register_model
 from attention_zoo.zoo._seq2seq_layers import (
