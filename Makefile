@@ -18,8 +18,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	KERAS_BACKEND=tensorflow $(BIN)/attention-zoo compare --preset quick --out runs/demo
 
-# On a GPU machine (JAX with CUDA): make bench BENCH_ARGS=--device (see README, "The benchmark").
-# `make bench BENCH_ARGS=--quick` for the few-minute version; see README, "Performance".
+# On a GPU machine (JAX with CUDA): make bench BENCH_ARGS=--device (see docs/performance.md).
+# `make bench BENCH_ARGS=--quick` for the few-minute version.
 bench: $(STAMP)
 	KERAS_BACKEND=tensorflow $(BIN)/python -m attention_zoo.experiments.bench $(BENCH_ARGS)
 
