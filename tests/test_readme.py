@@ -8,6 +8,7 @@ in a test (real data, a network, minutes of training) use another fence (```bash
 import os
 import pathlib
 import re
+import shlex
 
 import pytest
 
@@ -86,3 +87,37 @@ def test_every_docs_picture_is_shown():
         png.name for png in sorted((ROOT / "docs").glob("*.png")) if png.resolve() not in shown
     ]
     assert not unshown, unshown
+
+
+def _documented_commands():
+    """(page, argv) of each `attention-zoo` command of the pages: bash lines, code spans."""
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        lines = []
+        for block in re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M):
+            lines += block.replace("\\\n", " ").splitlines()
+        # Spans in usage notation ([--model M ...]) are not command lines.
+        lines += [s for s in re.findall(r"`(attention-zoo [^`]*)`", text) if "[" not in s]
+        for line in lines:
+            words = shlex.split(" ".join(line.split()), comments=True)
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # VAR=value prefixes
+                words.pop(0)
+            if words[:1] == ["attention-zoo"]:
+                yield page, [w for w in words[1:] if w not in ("&", "--verbose")]
+
+
+def test_documented_commands_parse(capsys):
+    """Every `attention-zoo` command the pages show has options the command accepts."""
+    from attention_zoo.experiments import cli
+
+    refused = []
+    commands = list(_documented_commands())
+    for page, argv in commands:
+        if argv[:1] == ["bench"]:
+            continue  # bench parses its options as it runs
+        try:
+            cli._parser().parse_args(argv)
+        except SystemExit:
+            refused.append(f"{page.relative_to(ROOT)}: {' '.join(argv)}: {capsys.readouterr().err}")
+    assert len(commands) >= 10, commands
+    assert not refused, refused
