@@ -363,7 +363,7 @@ class GlimpseTask(Task):
         )
 
     def picture(self, model, data, path, text=None):
-        from attention_zoo.zoo import glimpse_plots
+        from attention_zoo.zoo.vision import glimpse_plots
 
         image = data["val"][0][0]
         if isinstance(model, zoo.RecurrentAttentionModel):

@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from attention_zoo import layers  # noqa: E402
-from attention_zoo.zoo import Translator, _text, translation_data  # noqa: E402
+from attention_zoo.zoo import Translator, translation_data  # noqa: E402
+from attention_zoo.zoo.seq2seq import _tokenizer as _text  # noqa: E402
 
 BUILTIN = "builtin_tf_tutorial"
 

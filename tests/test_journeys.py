@@ -379,7 +379,8 @@ def test_a_damaged_keras_file_is_named_in_one_line(tmp_path, capsys):
 @pytest.fixture
 def drawn(monkeypatch):
     """What the text pictures draw: the tokens and title of a classifier, a translator's text."""
-    from attention_zoo.zoo import Translator, text_plots
+    from attention_zoo.zoo import Translator
+    from attention_zoo.zoo.text import text_plots
 
     calls = []
     draw_tokens = text_plots.plot_token_attention

@@ -16,9 +16,10 @@ import numpy as np
 
 from attention_zoo._validation import check_positive_int
 from attention_zoo.layers import canonical_name, serializable
-from attention_zoo.zoo import _input_checks, _text
+from attention_zoo.zoo import _input_checks
 from attention_zoo.zoo._registry import register_model
-from attention_zoo.zoo._seq2seq_layers import (
+from attention_zoo.zoo.seq2seq import _tokenizer as _text
+from attention_zoo.zoo.seq2seq._layers import (
     LUONG_READOUTS,
     BahdanauDecoder,
     Encoder,
@@ -442,7 +443,7 @@ class Translator(_input_checks.CheckedInputs, keras.Model):
     @classmethod
     def example_batch(cls, batch_size=4, seed=0):
         """A small deterministic date batch `(x, y)` for the default vocabularies."""
-        from attention_zoo.zoo import translation_data
+        from attention_zoo.zoo.seq2seq import translation_data
 
         pairs = translation_data.dates(batch_size, seed=seed)
         return cls().encode_pairs(pairs)

@@ -12,8 +12,9 @@ from keras import ops
 
 from attention_zoo import layers
 from attention_zoo._validation import check_positive_int, check_rate
-from attention_zoo.zoo import _input_checks, text_data
+from attention_zoo.zoo import _input_checks
 from attention_zoo.zoo._registry import register_model
+from attention_zoo.zoo.text import text_data
 
 ENCODERS = ("none", "bigru", "transformer")
 
@@ -408,7 +409,7 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
 
     def plot_attention(self, text, path=None, class_names=None):
         """Bar plot of the pooling weights over the words of one text; see `text_plots`."""
-        from attention_zoo.zoo import text_plots
+        from attention_zoo.zoo.text import text_plots
 
         tokens = self.tokens(text)[0]
         weights = self.token_attention(text)[0][: len(tokens)]
@@ -420,7 +421,7 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
 
     def plot_self_attention(self, text, path=None):
         """Heatmaps of the transformer's token x token weights, one per head; see `text_plots`."""
-        from attention_zoo.zoo import text_plots
+        from attention_zoo.zoo.text import text_plots
 
         tokens = self.tokens(text)[0]
         n = len(tokens)

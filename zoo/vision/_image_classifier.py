@@ -17,6 +17,6 @@ class DigitsClassifierDefaults:
     @classmethod
     def example_batch(cls, batch_size=4, seed=0):
         """A small deterministic batch of built-in digits on a 32 x 32 canvas: (x, y)."""
-        from attention_zoo.zoo.image_data import load_digits_canvas
+        from attention_zoo.zoo.vision.image_data import load_digits_canvas
 
         return load_digits_canvas(batch_size, canvas_size=32, seed=seed)

@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from attention_zoo._validation import check_positive_int
-from attention_zoo.zoo._conv_trunk import check_filters, check_image_shape, conv_trunk
-from attention_zoo.zoo._image_classifier import DigitsClassifierDefaults
 from attention_zoo.zoo._registry import register_model
+from attention_zoo.zoo.vision._conv_trunk import check_filters, check_image_shape, conv_trunk
+from attention_zoo.zoo.vision._image_classifier import DigitsClassifierDefaults
 
 
 @register_model("glimpse_cnn")

@@ -11,9 +11,9 @@ import numpy as np
 from keras import ops
 
 from attention_zoo._validation import check_positive_int
-from attention_zoo.zoo._image_classifier import DigitsClassifierDefaults
 from attention_zoo.zoo._registry import register_model
-from attention_zoo.zoo.glimpse_sensor import GlimpseSensor
+from attention_zoo.zoo.vision._image_classifier import DigitsClassifierDefaults
+from attention_zoo.zoo.vision.glimpse_sensor import GlimpseSensor
 
 
 def _check_image_shape(image_shape):

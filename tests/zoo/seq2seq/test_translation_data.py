@@ -138,7 +138,7 @@ def test_split_pairs_follows_the_benchmark_protocol():
 def test_docstring_examples_run():
     import doctest
 
-    from attention_zoo.zoo import translator
+    from attention_zoo.zoo.seq2seq import translator
 
     for module in (translation_data, translator):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

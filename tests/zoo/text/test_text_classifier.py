@@ -221,7 +221,7 @@ def test_training_on_the_generated_task_beats_the_untrained_model():
 def test_docstring_example_runs():
     import doctest
 
-    from attention_zoo.zoo import text_classifier
+    from attention_zoo.zoo.text import text_classifier
 
     result = doctest.testmod(text_classifier, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from attention_zoo import zoo
-from attention_zoo.zoo import text_data, text_plots
+from attention_zoo.zoo.text import text_data, text_plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

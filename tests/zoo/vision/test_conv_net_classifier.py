@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from attention_zoo.zoo import ConvNetClassifier
-from attention_zoo.zoo.image_data import load_digits_canvas
+from attention_zoo.zoo.vision.image_data import load_digits_canvas
 
 
 def test_fit_on_builtin_digits_beats_chance():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from attention_zoo.zoo import RecurrentAttentionModel, SoftGlimpseClassifier
-from attention_zoo.zoo.glimpse_plots import plot_attention_maps, plot_glimpse_trajectory
-from attention_zoo.zoo.image_data import load_digits_canvas
+from attention_zoo.zoo.vision.glimpse_plots import plot_attention_maps, plot_glimpse_trajectory
+from attention_zoo.zoo.vision.image_data import load_digits_canvas
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 from attention_zoo.zoo import RecurrentAttentionModel
-from attention_zoo.zoo.image_data import load_digits_canvas
+from attention_zoo.zoo.vision.image_data import load_digits_canvas
 
 needs_tape = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from attention_zoo import layers
 from attention_zoo.zoo import SoftGlimpseClassifier
-from attention_zoo.zoo.image_data import load_digits_canvas
+from attention_zoo.zoo.vision.image_data import load_digits_canvas
 
 
 def _tiny(attention):
