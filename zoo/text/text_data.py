@@ -35,6 +35,7 @@ def task_vocabulary():
     return [NEGATION, *POSITIVE, *NEGATIVE, *FILLERS]
 
 
+# Over 60 lines by its docstring alone, which defines the task; the code is 37 lines.
 def make_text_task(n, max_length=48, min_length=None, seed=0, stray_negations=2, negation_rate=0.5):
     """Generated reviews whose label depends on a few key words among many distractors.
 
@@ -152,6 +153,7 @@ def load_imdb_reviews(split="train", data_dir=None, download=False, max_examples
     return texts, np.asarray(labels, dtype="int32")
 
 
+# Over 60 lines by its docstring alone, which lists every refusal; the code is 35 lines.
 def load_text_file(
     path,
     text_column="text",
@@ -199,81 +201,24 @@ def load_text_file(
         class ids and the tuple of class names.
     """
     path = os.fspath(path)
-    if on_bad_line not in ("raise", "skip"):
-        raise ValueError(
-            f"on_bad_line must be 'raise' or 'skip'. Received: on_bad_line={on_bad_line!r}"
-        )
-    try:
-        ascii_based = "\n,\tab".encode(encoding) == b"\n,\tab"
-    except LookupError:
-        raise ValueError(f"Unknown encoding. Received: encoding={encoding!r}") from None
-    if not ascii_based:
-        raise ValueError(
-            "encoding must write newlines and delimiters as ASCII bytes (UTF-8, Latin-1, ...); "
-            f"convert the file to UTF-8 first. Received: encoding={encoding!r}"
-        )
-    if delimiter is None:
-        delimiter = "\t" if path.lower().endswith((".tsv", ".tab")) else ","
+    delimiter = _check_file_args(path, on_bad_line, encoding, delimiter)
     bad = []
     lines = _DecodedLines(path, encoding, bad)
     limit = csv.field_size_limit()
     csv.field_size_limit(_FIELD_SIZE_LIMIT)
     try:
         reader = csv.reader(lines, delimiter=delimiter)
-        try:
-            header = next(reader, None)
-        except csv.Error as err:
-            raise ValueError(f"{path}, line {lines.number}: {err}.") from None
-        if bad:
-            raise ValueError(f"{bad[0]} The first line must be the header.")
-        if header is None:
-            raise ValueError(f"{path}: the file is empty; expected a header line.")
-        if "\x00" in "".join(header):
-            raise ValueError(
-                f"{path}, line 1: the header holds NUL bytes; is this a binary or a UTF-16 "
-                f"file? Received: encoding={encoding!r}"
-            )
-        header = [name.strip() for name in header]
+        header = _read_header(reader, lines, bad, path, encoding)
+        columns = []
         for arg, column in (("text_column", text_column), ("label_column", label_column)):
             if column not in header:
                 raise ValueError(
                     f"{path}, line 1: missing column {column!r}; the header has {header}. "
                     f"Received: {arg}={column!r}"
                 )
-        text_at, label_at = header.index(text_column), header.index(label_column)
+            columns.append(header.index(column))
         known = None if class_names is None else {str(c): i for i, c in enumerate(class_names)}
-        rows = []
-        while True:
-            undecodable = len(bad)
-            try:
-                fields = next(reader, None)
-            except csv.Error as err:
-                bad.append(f"{path}, line {lines.number}: {err}.")
-                fields = []
-            if len(bad) > undecodable and on_bad_line == "raise":
-                raise ValueError(bad[undecodable])
-            if fields is None:
-                break
-            line = lines.number
-            if not fields:
-                continue  # a blank line carries no record
-            if len(fields) != len(header):
-                bad.append(
-                    f"{path}, line {line}: expected {len(header)} fields "
-                    f"({delimiter!r}-separated, as in the header), found {len(fields)}."
-                )
-            elif not fields[text_at].strip():
-                bad.append(f"{path}, line {line}: the text in column {text_column!r} is empty.")
-            elif known is not None and fields[label_at].strip() not in known:
-                bad.append(
-                    f"{path}, line {line}: unknown label {fields[label_at].strip()!r}; "
-                    f"known labels: {list(known)}."
-                )
-            else:
-                rows.append((fields[text_at], fields[label_at].strip()))
-                continue
-            if on_bad_line == "raise":
-                raise ValueError(bad[-1])
+        rows = _read_rows(reader, lines, bad, header, columns, known, delimiter, on_bad_line)
     finally:
         csv.field_size_limit(limit)
         lines.close()
@@ -290,6 +235,81 @@ def load_text_file(
             stacklevel=2,
         )
     return texts, labels, tuple(known)
+
+
+def _check_file_args(path, on_bad_line, encoding, delimiter):
+    """Checks `load_text_file`'s options; returns the delimiter (by file suffix when None)."""
+    if on_bad_line not in ("raise", "skip"):
+        raise ValueError(
+            f"on_bad_line must be 'raise' or 'skip'. Received: on_bad_line={on_bad_line!r}"
+        )
+    try:
+        ascii_based = "\n,\tab".encode(encoding) == b"\n,\tab"
+    except LookupError:
+        raise ValueError(f"Unknown encoding. Received: encoding={encoding!r}") from None
+    if not ascii_based:
+        raise ValueError(
+            "encoding must write newlines and delimiters as ASCII bytes (UTF-8, Latin-1, ...); "
+            f"convert the file to UTF-8 first. Received: encoding={encoding!r}"
+        )
+    if delimiter is None:
+        delimiter = "\t" if path.lower().endswith((".tsv", ".tab")) else ","
+    return delimiter
+
+
+def _read_header(reader, lines, bad, path, encoding):
+    """The stripped column names of the first line, or a ValueError naming the file."""
+    try:
+        header = next(reader, None)
+    except csv.Error as err:
+        raise ValueError(f"{path}, line {lines.number}: {err}.") from None
+    if bad:
+        raise ValueError(f"{bad[0]} The first line must be the header.")
+    if header is None:
+        raise ValueError(f"{path}: the file is empty; expected a header line.")
+    if "\x00" in "".join(header):
+        raise ValueError(
+            f"{path}, line 1: the header holds NUL bytes; is this a binary or a UTF-16 "
+            f"file? Received: encoding={encoding!r}"
+        )
+    return [name.strip() for name in header]
+
+
+def _read_rows(reader, lines, bad, header, columns, known, delimiter, on_bad_line):
+    """The `(text, label)` rows after the header; a bad line raises or goes into `bad`."""
+    path, (text_at, label_at) = lines.path, columns
+    rows = []
+    while True:
+        undecodable = len(bad)
+        try:
+            fields = next(reader, None)
+        except csv.Error as err:
+            bad.append(f"{path}, line {lines.number}: {err}.")
+            fields = []
+        if len(bad) > undecodable and on_bad_line == "raise":
+            raise ValueError(bad[undecodable])
+        if fields is None:
+            return rows
+        line = lines.number
+        if not fields:
+            continue  # a blank line carries no record
+        if len(fields) != len(header):
+            bad.append(
+                f"{path}, line {line}: expected {len(header)} fields "
+                f"({delimiter!r}-separated, as in the header), found {len(fields)}."
+            )
+        elif not fields[text_at].strip():
+            bad.append(f"{path}, line {line}: the text in column {header[text_at]!r} is empty.")
+        elif known is not None and fields[label_at].strip() not in known:
+            bad.append(
+                f"{path}, line {line}: unknown label {fields[label_at].strip()!r}; "
+                f"known labels: {list(known)}."
+            )
+        else:
+            rows.append((fields[text_at], fields[label_at].strip()))
+            continue
+        if on_bad_line == "raise":
+            raise ValueError(bad[-1])
 
 
 # The largest field `csv` accepts everywhere (a C long is 32 bits on Windows).
