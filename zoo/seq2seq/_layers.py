@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from attention_zoo import layers as attention_layers
+from attention_zoo.zoo.seq2seq._transformer_decoder import TransformerDecoder
 
 LUONG_READOUTS = ("attentional", "residual")
 
@@ -253,103 +254,72 @@ class LuongDecoder(_RNNDecoderBase):
         return logits[:, 0], list(new_state), weights[:, 0]
 
 
-class TransformerDecoder(keras.layers.Layer):
-    """A transformer decoder on our `MultiHeadAttention`, over the recurrent encoder's memory.
-
-    Each of `num_layers` blocks (post-norm, as in Vaswani et al. 2017):
-        x = LayerNorm(x + SelfAttention(x, causal));  x = LayerNorm(x + CrossAttention(x, memory))
-        x = LayerNorm(x + FFN(x))
-    Token plus learned position embeddings in, logits out. The cross-attention
-    heads use the registry score `attention`. The encoder's final state is not used.
-    """
-
-    def __init__(
-        self,
+def make_layers(
+    kind,
+    source_size,
+    vocab_size,
+    embedding_dim,
+    units,
+    cell,
+    attention,
+    attention_kwargs,
+    readout=None,
+    max_length=None,
+    num_layers=1,
+    num_heads=2,
+):
+    """The translator's encoder and its decoder `kind` ("bahdanau", "luong" or "transformer")."""
+    # The transformer decoder does not start from the encoder's final state: no bridge.
+    bridge = kind != "transformer"
+    encoder = Encoder(source_size, embedding_dim, units, cell, bridge, name="encoder")
+    return encoder, _make_decoder(
+        kind,
         vocab_size,
+        embedding_dim,
         units,
+        cell,
+        attention,
+        attention_kwargs,
+        readout,
         max_length,
         num_layers,
         num_heads,
-        attention,
-        attention_kwargs,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.units = units
-        self.max_length = max_length
-        self.embedding = keras.layers.Embedding(
-            vocab_size, units, dtype=self.dtype_policy, name="target_embedding"
+    )
+
+
+def _make_decoder(
+    kind,
+    vocab_size,
+    embedding_dim,
+    units,
+    cell,
+    attention,
+    attention_kwargs,
+    readout,
+    max_length,
+    num_layers,
+    num_heads,
+):
+    if kind == "transformer":
+        return TransformerDecoder(
+            vocab_size,
+            units,
+            max_length,
+            num_layers,
+            num_heads,
+            attention,
+            attention_kwargs,
+            name="decoder",
         )
-        self.positions = keras.layers.Embedding(
-            max_length, units, dtype=self.dtype_policy, name="position_embedding"
-        )
-        score = "scaled_dot" if attention == "multi_head" else attention
-
-        def mha(name, score_name, score_kwargs):
-            return attention_layers.MultiHeadAttention(
-                num_heads=num_heads,
-                key_dim=max(1, units // num_heads),
-                score=score_name,
-                score_kwargs=score_kwargs,
-                dtype=self.dtype_policy,
-                name=name,
-            )
-
-        def norm(name):
-            return keras.layers.LayerNormalization(dtype=self.dtype_policy, name=name)
-
-        def dense(name, size, activation=None):
-            return keras.layers.Dense(
-                size, activation=activation, dtype=self.dtype_policy, name=name
-            )
-
-        # One list per sublayer kind (index = block), so Keras tracks every layer.
-        self.self_attention = [
-            mha(f"self_attention_{i}", "scaled_dot", {}) for i in range(num_layers)
-        ]
-        self.norm_self = [norm(f"norm_self_{i}") for i in range(num_layers)]
-        self.cross_attention = [
-            mha(f"cross_attention_{i}", score, attention_kwargs) for i in range(num_layers)
-        ]
-        self.norm_cross = [norm(f"norm_cross_{i}") for i in range(num_layers)]
-        self.ffn_in = [dense(f"ffn_in_{i}", 2 * units, "relu") for i in range(num_layers)]
-        self.ffn_out = [dense(f"ffn_out_{i}", units) for i in range(num_layers)]
-        self.norm_ffn = [norm(f"norm_ffn_{i}") for i in range(num_layers)]
-        self.output_layer = keras.layers.Dense(
-            vocab_size, dtype=self.dtype_policy, name="output_logits"
-        )
-
-    def build(self, *args, **kwargs):
-        self.embedding.build((None, None))
-        self.positions.build((None, None))
-        seq = (None, None, self.units)
-        for i in range(len(self.self_attention)):
-            self.self_attention[i].build(seq, seq)
-            self.cross_attention[i].build(seq, seq)
-            for layer in (self.norm_self[i], self.norm_cross[i], self.norm_ffn[i], self.ffn_in[i]):
-                layer.build(seq)
-            self.ffn_out[i].build((None, None, 2 * self.units))
-        self.output_layer.build(seq)
-        self.built = True
-
-    def call(self, target_in, memory, memory_mask, state=None):
-        length = ops.shape(target_in)[1]
-        x = self.embedding(target_in) + self.positions(ops.arange(length))[None]
-        weights = None
-        for i in range(len(self.self_attention)):
-            x = self.norm_self[i](x + self.self_attention[i](x, x, use_causal_mask=True))
-            attended, weights = self.cross_attention[i](
-                x, memory, value_mask=memory_mask, return_attention_scores=True
-            )
-            x = self.norm_cross[i](x + attended)
-            x = self.norm_ffn[i](x + self.ffn_out[i](self.ffn_in[i](x)))
-        return self.output_layer(x), ops.mean(weights, axis=1)
-
-    def start_state(self, encoder_state, memory):
-        # The state of a search is the prefix of tokens fed so far, (B, 0) at the start.
-        return [ops.zeros((ops.shape(memory)[0], 0), dtype="int32")]
-
-    def step(self, token, state, memory, memory_mask):
-        prefix = ops.concatenate([state[0], ops.expand_dims(ops.cast(token, "int32"), 1)], 1)
-        logits, weights = self.call(prefix, memory, memory_mask)
-        return logits[:, -1], [prefix], weights[:, -1]
+    layer_kwargs = dict(attention_kwargs)
+    if attention != "none":
+        # What the variant needs inside a model of this size (heads for a multi-head score).
+        heads = attention_kwargs.get("num_heads", num_heads)
+        for key, value in (
+            attention_layers.get_class(attention).defaults_in_model(units, heads).items()
+        ):
+            layer_kwargs.setdefault(key, value)
+    args = (vocab_size, embedding_dim, units, cell, attention, layer_kwargs)
+    if kind == "bahdanau":
+        return BahdanauDecoder(*args, name="decoder")
+    return LuongDecoder(*args, readout=readout, name="decoder")

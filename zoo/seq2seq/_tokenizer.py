@@ -47,6 +47,24 @@ def build_vocabulary(texts, split, lowercase, max_tokens=None, min_count=1):
     return tokens
 
 
+def teacher_forcing(target_ids, max_target_length):
+    """Target ids (N, T), 0-padded -> `(target_in, target_out)`, both (N, T' + 1) int32.
+
+    `target_in` = [START] + target, `target_out` = target + [END], the targets
+    cut first to T' = `max_target_length - 1` tokens.
+    """
+    target_ids = np.asarray(target_ids)[:, : max_target_length - 1]
+    lengths = (target_ids != PAD).sum(axis=1)
+    n, width = len(target_ids), target_ids.shape[1] + 1
+    target_in = np.zeros((n, width), "int32")
+    target_out = np.zeros((n, width), "int32")
+    target_in[:, 0] = START
+    target_in[:, 1:] = target_ids
+    target_out[:, :-1] = target_ids
+    target_out[np.arange(n), lengths] = END
+    return target_in, target_out
+
+
 class TextCodec(tf.Module):
     """Owns the lookup table of one vocabulary: encodes texts to ids, decodes ids to texts."""
 

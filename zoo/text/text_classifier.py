@@ -14,13 +14,14 @@ from attention_zoo import layers
 from attention_zoo._validation import check_positive_int, check_rate
 from attention_zoo.zoo import _input_checks
 from attention_zoo.zoo._registry import register_model
-from attention_zoo.zoo.text import text_data
+from attention_zoo.zoo._transformer_block import TransformerBlock
+from attention_zoo.zoo.text import _raw_text, text_data
 
 ENCODERS = ("none", "bigru", "transformer")
 
 
 @register_model("text_classifier")
-class TextClassifier(_input_checks.CheckedInputs, keras.Model):
+class TextClassifier(_raw_text.RawTextMixin, _input_checks.CheckedInputs, keras.Model):
     """Text classifier with any attention variant of the registry as its pooling.
 
     Formula (ids x_1..x_T, 0 = padding; m_t = [x_t != 0]):
@@ -124,15 +125,34 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be positive. Received: {learning_rate=}")
         self.learning_rate = float(learning_rate)
-        self.class_names = _check_class_names(class_names, self.num_classes)
+        self.class_names = _raw_text.check_class_names(class_names, self.num_classes)
 
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(
             self.vocab_size, self.embed_dim, mask_zero=True, dtype=policy, name="embedding"
         )
         self.embedding_dropout = keras.layers.Dropout(self.dropout, name="embedding_dropout")
+        self.feature_dim = self._make_encoder(policy)
+        dim = self.feature_dim
+        if self.attention != "none":
+            self.pooling = self._make_pooling(policy, dim)
+        self.head_dropout = keras.layers.Dropout(self.dropout, name="head_dropout")
+        self.head = keras.layers.Dense(
+            self.num_classes, activation="softmax", dtype=policy, name="head"
+        )
+
+        self._init_vectorizer(vocabulary)
+
+        self.compile(
+            optimizer=keras.optimizers.Adam(self.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+
+    def _make_encoder(self, policy):
+        """Creates the encoder's layers; returns the feature size of its output."""
         dim = self.embed_dim
-        if encoder == "bigru":
+        if self.encoder == "bigru":
             units = self.encoder_units or self.embed_dim
             self.rnn = keras.layers.Bidirectional(
                 keras.layers.GRU(units, return_sequences=True, dropout=self.dropout),
@@ -140,52 +160,38 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
                 name="bigru",
             )
             dim = 2 * units
-        elif encoder == "transformer":
+        elif self.encoder == "transformer":
             if self.embed_dim % self.num_heads:
                 raise ValueError(
                     "num_heads must divide embed_dim for the transformer encoder. Received: "
                     f"num_heads={self.num_heads}, embed_dim={self.embed_dim}"
                 )
-            self.self_attention = layers.MultiHeadAttention(
-                num_heads=self.num_heads, dropout=self.dropout, dtype=policy, name="self_attention"
-            )
-            self.attention_norm = keras.layers.LayerNormalization(dtype=policy, name="attn_norm")
-            self.ffn_in = keras.layers.Dense(
-                self.encoder_units or 2 * self.embed_dim,
-                activation="relu",
+            block = TransformerBlock(
+                self.embed_dim,
+                self.num_heads,
+                ffn_units=self.encoder_units,
+                dropout=self.dropout,
                 dtype=policy,
-                name="ffn_in",
+                name="encoder_block",
             )
-            self.ffn_out = keras.layers.Dense(self.embed_dim, dtype=policy, name="ffn_out")
-            self.ffn_norm = keras.layers.LayerNormalization(dtype=policy, name="ffn_norm")
-            self.encoder_dropout = keras.layers.Dropout(self.dropout, name="encoder_dropout")
-        self.feature_dim = dim
-        if self.attention != "none":
-            score_kwargs = dict(self.attention_kwargs)
-            if self.attention == "multi_head":
-                score_kwargs.setdefault("num_heads", self.num_heads)
-            self.pooling = layers.AttentionPooling(
-                score=self.attention,
-                score_kwargs=score_kwargs,
-                dropout=0.0,
-                dtype=policy,
-                name="pooling",
-            )
-        self.head_dropout = keras.layers.Dropout(self.dropout, name="head_dropout")
-        self.head = keras.layers.Dense(
-            self.num_classes, activation="softmax", dtype=policy, name="head"
-        )
+            self._shared = types.SimpleNamespace(block=block)  # untracked: see below
+            # Tracked under the names they had before the block was shared: the weight
+            # paths of `.keras` files are attribute names, and old files must load.
+            self.self_attention, self.attention_norm = block.self_attention, block.norm_self
+            self.ffn_in, self.ffn_out, self.ffn_norm = block.ffn_in, block.ffn_out, block.norm_ffn
+            self.encoder_dropout = block.dropout
+        return dim
 
-        # The vectorizer is kept out of Keras' state tracking: its vocabulary lives in the
-        # config, so a `.keras` file restores it, and an unadapted one is never saved.
-        self._text = types.SimpleNamespace(vectorizer=None)
-        if vocabulary is not None:
-            self._text.vectorizer = self._make_vectorizer(vocabulary=list(vocabulary))
-
-        self.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
+    def _make_pooling(self, policy, dim):
+        """The attention pooling over `dim` features, the variant's in-model defaults filled in."""
+        # What the variant needs inside a model (heads for a multi-head score).
+        defaults = layers.get_class(self.attention).defaults_in_model(dim, self.num_heads)
+        return layers.AttentionPooling(
+            score=self.attention,
+            score_kwargs={**defaults, **self.attention_kwargs},
+            dropout=0.0,
+            dtype=policy,
+            name="pooling",
         )
 
     # ----------------------------------------------------------------- build
@@ -211,11 +217,7 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
         if self.encoder == "bigru":
             self.rnn.build(seq_shape)
         elif self.encoder == "transformer":
-            self.self_attention.build(seq_shape, seq_shape)
-            self.attention_norm.build(seq_shape)
-            self.ffn_in.build(seq_shape)
-            self.ffn_out.build((batch, length, self.ffn_in.units))
-            self.ffn_norm.build(seq_shape)
+            self._shared.block.build(seq_shape)
         if self.attention != "none":
             self.pooling.build((batch, length, self.feature_dim))
         self.head.build((batch, self.feature_dim))
@@ -233,17 +235,9 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
         if self.encoder == "bigru":
             x = self.rnn(x, mask=mask, training=training)
         elif self.encoder == "transformer":
-            attended, maps = self.self_attention(
-                x,
-                x,
-                query_mask=mask,
-                value_mask=mask,
-                return_attention_scores=True,
-                training=training,
+            x, maps = self._shared.block(
+                x, mask=mask, return_attention_scores=True, training=training
             )
-            x = self.attention_norm(x + self.encoder_dropout(attended, training=training))
-            ffn = self.ffn_out(self.ffn_in(x))
-            x = self.ffn_norm(x + self.encoder_dropout(ffn, training=training))
         if self.attention == "none":
             weights = ops.cast(mask, x.dtype)
             weights = weights / ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
@@ -303,72 +297,6 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
 
-    # ------------------------------------------------------------- raw text
-    def _make_vectorizer(self, vocabulary=None):
-        # TextVectorization runs on TensorFlow (tf.strings) whatever the Keras backend.
-        vectorizer = keras.layers.TextVectorization(
-            max_tokens=self.vocab_size,
-            output_mode="int",
-            output_sequence_length=self.sequence_length,
-            vocabulary=vocabulary,
-            name="vectorizer",
-        )
-        if vocabulary is not None:
-            # Its table is complete once the vocabulary is set; marking it built lets a
-            # model fresh from a `.keras` file export before it has seen any text.
-            vectorizer.build()
-        return vectorizer
-
-    def adapt(self, texts):
-        """Builds the vocabulary (at most `vocab_size` ids) from an iterable of strings."""
-        texts = _as_text_list(texts)
-        vectorizer = self._make_vectorizer()
-        vectorizer.adapt(np.asarray(texts, dtype=object))
-        # Keep the vocabulary as plain words (without "" and "[UNK]") so get_config can hold it.
-        self._text.vectorizer = self._make_vectorizer(
-            vocabulary=[str(w) for w in vectorizer.get_vocabulary()[2:]]
-        )
-        return self
-
-    @property
-    def vectorizer(self):
-        """The adapted `keras.layers.TextVectorization`, or None before `adapt`."""
-        return self._text.vectorizer
-
-    def _require_vectorizer(self):
-        if self.vectorizer is None:
-            raise ValueError(
-                "This model has no text vectorizer: call model.adapt(texts) or pass "
-                "vocabulary=[...] first. Received: vocabulary=None"
-            )
-        return self.vectorizer
-
-    def vectorize(self, texts):
-        """Token ids (B, sequence_length) of a string or a list of strings."""
-        vectorizer = self._require_vectorizer()
-        ids = vectorizer(np.asarray(_as_text_list(texts), dtype=object))
-        return np.asarray(keras.ops.convert_to_numpy(ids), dtype="int32")
-
-    def get_vocabulary(self):
-        """The id -> token list of the vectorizer (id 0 = "", id 1 = "[UNK]")."""
-        return [str(word) for word in self._require_vectorizer().get_vocabulary()]
-
-    def predict_texts(self, texts, batch_size=64):
-        """Class probabilities (B, num_classes) of raw strings."""
-        return self.predict(self.vectorize(texts), batch_size=batch_size, verbose=0)
-
-    def _ids(self, inputs):
-        if isinstance(inputs, str) or (
-            isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)
-        ):
-            inputs = self.vectorize(inputs)
-        ids = np.asarray(inputs)
-        if ids.ndim == 1:
-            ids = ids[None]
-        if not self.built:
-            self.build(ids.shape)
-        return ids.astype("int32")
-
     # ------------------------------------------------------- interpretation
     def token_attention(self, inputs):
         """Attention weight of each token: (B, T), summing to 1 over the non-padded tokens.
@@ -394,19 +322,6 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
         _, _, maps = self._forward(self._ids(inputs), training=False)
         return np.asarray(keras.ops.convert_to_numpy(maps), dtype="float32")
 
-    def tokens(self, inputs):
-        """The tokens of each input, padding removed: a list of lists of strings.
-
-        With a vectorizer they are its words (`"[UNK]"` for unknown ones);
-        without one, the ids as strings.
-        """
-        ids = self._ids(inputs)
-        vocab = self.get_vocabulary() if self.vectorizer is not None else None
-        return [
-            [vocab[i] if vocab is not None and i < len(vocab) else str(i) for i in row if i != 0]
-            for row in ids.tolist()
-        ]
-
     def plot_attention(self, text, path=None, class_names=None):
         """Bar plot of the pooling weights over the words of one text; see `text_plots`."""
         from attention_zoo.zoo.text import text_plots
@@ -427,61 +342,6 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
         n = len(tokens)
         maps = self.self_attention_maps(text)[0][:, :n, :n]
         return text_plots.plot_self_attention(tokens, maps, path=path)
-
-    # --------------------------------------------------------------- export
-    def export(
-        self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs
-    ):
-        """Exports for inference; with a vectorizer, the SavedModel takes raw strings.
-
-        Without a vectorizer (or with `input_signature` or another `format`)
-        this is `keras.Model.export`: `serve(ids)` gives the probabilities.
-        With one, the SavedModel has `serve(texts)` (a string tensor (B,),
-        also the `serving_default` signature) and `serve_ids(ids)`, both
-        returning the probabilities (B, num_classes). Loaded with
-        `tf.saved_model.load`, it needs neither this package nor Keras (keep
-        the loaded object in a variable while serving: it owns the variables).
-
-        Raises:
-            RuntimeError: for the string export on a backend other than
-                TensorFlow, before any work.
-        """
-        strings = (
-            self.vectorizer is not None and format == "tf_saved_model" and input_signature is None
-        )
-        if strings and keras.backend.backend() != "tensorflow":
-            raise RuntimeError(
-                "TextClassifier.export with a vocabulary writes a SavedModel that takes raw "
-                "strings, which needs the TensorFlow backend: run with "
-                "KERAS_BACKEND=tensorflow. "
-                f"Received: backend={keras.backend.backend()!r}"
-            )
-        # Keras exports only a model that has been called; one fresh from a `.keras`
-        # file has not. A padding-only batch of the model's own length is enough.
-        self(np.zeros((1, self.sequence_length), "int32"), training=False)
-        if not strings:
-            return super().export(
-                filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs
-            )
-        # The string signature needs TensorFlow: tf.string specs in a SavedModel.
-        import tensorflow as tf
-
-        vectorizer = self.vectorizer
-        archive = keras.export.ExportArchive()
-        archive.track(self)
-        archive.track(vectorizer)
-        archive.add_endpoint(
-            "serve",
-            lambda texts: self(vectorizer(texts), training=False),
-            input_signature=[tf.TensorSpec((None,), tf.string, name="texts")],
-        )
-        archive.add_endpoint(
-            "serve_ids",
-            lambda ids: self(ids, training=False),
-            input_signature=[tf.TensorSpec((None, self.sequence_length), tf.int32, name="ids")],
-        )
-        archive.write_out(filepath, verbose=bool(verbose))
-        return None
 
     # --------------------------------------------------------------- config
     @classmethod
@@ -518,31 +378,3 @@ class TextClassifier(_input_checks.CheckedInputs, keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
-
-
-def _check_class_names(class_names, num_classes):
-    if class_names is None:
-        return None
-    if isinstance(class_names, str) or not isinstance(class_names, (list, tuple)):
-        raise ValueError(
-            f"class_names must be a list of strings. Received: class_names={class_names!r}"
-        )
-    names = list(class_names)
-    if len(names) != num_classes or not all(isinstance(n, str) for n in names):
-        raise ValueError(
-            f"class_names must be {num_classes} strings (num_classes={num_classes}). "
-            f"Received: class_names={class_names!r}"
-        )
-    return names
-
-
-def _as_text_list(texts):
-    if isinstance(texts, str):
-        return [texts]
-    if isinstance(texts, np.ndarray):
-        texts = texts.tolist()
-    texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in texts]
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"texts must be strings. Received: texts[{i}]={text!r}")
-    return texts

@@ -9,7 +9,7 @@ from attention_zoo.zoo.vision._conv_trunk import check_filters, check_image_shap
 from attention_zoo.zoo.vision._image_classifier import DigitsClassifierDefaults
 
 
-@register_model("glimpse_cnn")
+@register_model("conv_net_classifier")
 class ConvNetClassifier(DigitsClassifierDefaults, keras.Model):
     """A small CNN without attention: the baseline of the glimpse models.
 

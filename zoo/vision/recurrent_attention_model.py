@@ -30,7 +30,7 @@ def _check_image_shape(image_shape):
     return tuple(int(d) for d in shape)
 
 
-@register_model("ram")
+@register_model("recurrent_attention_model")
 class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
     """The Recurrent Attention Model: a recurrent agent that classifies from a few hard glimpses.
 

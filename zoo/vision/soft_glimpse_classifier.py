@@ -10,7 +10,7 @@ from attention_zoo.zoo.vision._conv_trunk import check_filters, check_image_shap
 from attention_zoo.zoo.vision._image_classifier import DigitsClassifierDefaults
 
 
-@register_model("soft_glimpse")
+@register_model("soft_glimpse_classifier")
 class SoftGlimpseClassifier(DigitsClassifierDefaults, keras.Model):
     """Classifies an image from N soft glimpses: attention over a grid of CNN features.
 

@@ -11,6 +11,7 @@ import pytest
 
 from attention_zoo import layers, zoo
 from attention_zoo.zoo import Translator, translation_data
+from attention_zoo.zoo.seq2seq.alignment_plots import plot_alignment
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
@@ -70,13 +71,20 @@ def test_alignment_has_one_row_per_output_token_and_one_column_per_source_token(
         np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_alignment_plot_is_a_png(tmp_path):
+def test_alignment_plot_is_a_png_with_readable_labels(tmp_path):
     translator = Translator(decoder="luong")
     path = tmp_path / "alignment.png"
-    figure = translator.plot_alignment("3 March 1987", path=path)
+    figure = plot_alignment(translator, "3 March 1987", path=path, expected="1987-03-03")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
-    assert labels == ["3", "␣", "M", "a", "r", "c", "h", "␣", "1", "9", "8", "7"]
+    axes = figure.axes[0]
+    labels = [t.get_text() for t in axes.get_xticklabels()]
+    # A space is spelled out: the "␣" of before read as the letter u.
+    assert labels == ["3", "space", "M", "a", "r", "c", "h", "space", "1", "9", "8", "7"]
+    assert axes.get_xlabel() and axes.get_ylabel()
+    # The untrained model's output is not the reference: the title says so.
+    assert "wrong, expected '1987-03-03'" in axes.get_title()
+    colorbar = figure.axes[1]
+    assert colorbar.get_ylabel() == "attention weight"
 
 
 _LOAD_AND_TRANSLATE = """
@@ -151,7 +159,7 @@ def test_every_decoder_builds_with_every_attention(decoder, attention):
             Translator(decoder=decoder, attention=attention)
         return
     translator = zoo.create_model(
-        f"seq2seq_{decoder}", attention=attention, cell=cell, units=8, embedding_dim=4
+        "translator", decoder=decoder, attention=attention, cell=cell, units=8, embedding_dim=4
     )
     x, _ = Translator.example_batch(batch_size=2)
     logits = translator(x)
