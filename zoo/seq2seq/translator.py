@@ -47,10 +47,11 @@ class Translator(_input_checks.CheckedInputs, keras.Model):
                      (`num_layers` post-norm blocks of our `MultiHeadAttention`)
 
     `attention=` is any key of `attention_zoo.layers.available()`; for the
-    transformer it is the score of the cross-attention heads (`"multi_head"`
-    means the default, `"scaled_dot"`). `attention="none"` (recurrent decoders
-    only) is the encoder-decoder without attention: the context is the fixed
-    mean of the memory at every step (uniform weights).
+    transformer it is the score of the cross-attention heads (a layer that
+    splits heads itself, such as `"multi_head"`, means the default
+    `"scaled_dot"`). `attention="none"` (recurrent decoders only) is the
+    encoder-decoder without attention: the context is the fixed mean of the
+    memory at every step (uniform weights).
 
     Inputs are dicts `{"source": (B, Tv) ids, "target_in": (B, Tt) ids}` with
     0 = padding and `target_in` = [START] + target; the output is logits
@@ -67,7 +68,8 @@ class Translator(_input_checks.CheckedInputs, keras.Model):
         attention: Registry name of the attention score, or `"none"`;
             default by decoder: `additive`, `bilinear`, `scaled_dot`.
         attention_kwargs: Dict of extra arguments of the attention layer;
-            `"multi_head"` gets `num_heads=num_heads` unless given.
+            the layer's `defaults_in_model(units, num_heads)` fill in the rest
+            (heads and head size for `"multi_head"`).
         readout: Luong decoder only: `"attentional"` (default, the paper's
             tanh(W_c [c_t; s_t])) or `"residual"` (LayerNorm(s_t + c_t), which
             keeps the features at unit scale from the first step). Must be

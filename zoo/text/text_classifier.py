@@ -53,8 +53,9 @@ class TextClassifier(_raw_text.RawTextMixin, _input_checks.CheckedInputs, keras.
             `attention_zoo.layers.available()`), or `"none"` for masked mean
             pooling.
         attention_kwargs: Dict of extra arguments of the score, e.g.
-            `{"units": 16}` for `"additive"`; `"multi_head"` defaults to
-            `num_heads` heads.
+            `{"units": 16}` for `"additive"`; the layer's
+            `defaults_in_model` fill in the rest (`num_heads` heads for
+            `"multi_head"`).
         num_heads: Heads of the transformer block (and of a multi-head pooling).
         encoder_units: GRU units per direction, or the transformer's
             feed-forward size; default `embed_dim`, resp. `2 * embed_dim`.
