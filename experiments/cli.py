@@ -114,7 +114,8 @@ def _cmd_list(args):
     print("aliases: " + ", ".join(sorted(set(layers.available(True)) - set(layers.available()))))
     print("models: " + ", ".join(zoo.list_models()))
     for name, task in sorted(TASKS.items()):
-        print(f"compare --model {name}: variants " + ", ".join(task.variants()))
+        summary = " ".join(task.__doc__.split("\n\n")[0].split())
+        print(f"compare --model {name}: {summary} Variants: " + ", ".join(task.variants()))
     return 0
 
 
@@ -156,7 +157,7 @@ def _compare_variants(value, models):
     """The --variants list; each name must be a variant of at least one compared model.
 
     With several models, a variant that only some of them have is compared for those
-    (`--variants ram,dot` compares `ram` for glimpse only); a model left with none of
+    (`--variants ram,dot` compares `ram` for vision only); a model left with none of
     the variants is refused by the sweep before it starts.
     """
     from attention_zoo.experiments.tasks import get_task

@@ -156,7 +156,10 @@ def run_one(name, kind, data, seed, budget_seconds, batch_size, out_dir, picture
     probs = model.predict(x_test, batch_size=500, verbose=0)
     error = float(np.mean(np.argmax(probs, -1) != y_test))
     if picture:
-        from attention_zoo.zoo.glimpse_plots import plot_attention_maps, plot_glimpse_trajectory
+        from attention_zoo.zoo.vision.glimpse_plots import (
+            plot_attention_maps,
+            plot_glimpse_trajectory,
+        )
 
         plot = plot_glimpse_trajectory if name.startswith("ram_") else plot_attention_maps
         if name != "cnn":

@@ -127,7 +127,7 @@ def _translator_luong_dot(builtin, batch_size):
 
 
 def _soft_glimpse_dot(builtin, batch_size):
-    from attention_zoo.zoo.image_data import load_digits_canvas
+    from attention_zoo.zoo.vision.image_data import load_digits_canvas
 
     model = zoo.SoftGlimpseClassifier(image_shape=(32, 32, 1), attention="dot")
     if builtin:

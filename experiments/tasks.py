@@ -302,9 +302,10 @@ def _check_tfds(name, split, model):
 
 @register_task
 class GlimpseTask(Task):
-    """Image glimpses: RAM (hard), soft glimpses with each variant, and a CNN without attention."""
+    """The vision family: soft_glimpse_classifier per variant, recurrent_attention_model ("ram"),
+    conv_net_classifier ("none")."""
 
-    name = "glimpse"
+    name = "vision"
     objective = ("val_accuracy", "max")
     # Small batches: the quick preset's 1,347 canvases give 85 steps an epoch, enough for
     # every model to get well above chance in its 4 epochs (64 gave 15 and left them at it).
@@ -363,7 +364,7 @@ class GlimpseTask(Task):
         )
 
     def picture(self, model, data, path, text=None):
-        from attention_zoo.zoo import glimpse_plots
+        from attention_zoo.zoo.vision import glimpse_plots
 
         image = data["val"][0][0]
         if isinstance(model, zoo.RecurrentAttentionModel):
@@ -377,7 +378,7 @@ class GlimpseTask(Task):
 
 @register_task
 class TranslatorTask(Task):
-    """The seq2seq translator (Luong decoder) with each attention variant; exact match by greedy."""
+    """The translator (Luong decoder) with each attention variant; exact match by greedy."""
 
     name = "translator"
     objective = ("val_exact_match", "max")
@@ -436,7 +437,9 @@ class TranslatorTask(Task):
         if model.attention_name == "none":
             return False
         text = data["val_pairs"][0][0] if text is None else text
-        model.plot_alignment(text, path=str(path))
+        from attention_zoo.zoo.seq2seq import alignment_plots
+
+        alignment_plots.plot_alignment(model, text, path=str(path))
         return True
 
     def default_text(self, model):

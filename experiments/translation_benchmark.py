@@ -33,7 +33,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from attention_zoo import layers  # noqa: E402
-from attention_zoo.zoo import Translator, _text, translation_data  # noqa: E402
+from attention_zoo.zoo import Translator, translation_data  # noqa: E402
+from attention_zoo.zoo.seq2seq import _tokenizer as _text  # noqa: E402
+from attention_zoo.zoo.seq2seq.alignment_plots import plot_alignment  # noqa: E402
 
 BUILTIN = "builtin_tf_tutorial"
 
@@ -204,7 +206,7 @@ def run_one(name, kwargs, train, test, args, seed):
     if name != BUILTIN and seed == args.seeds[0]:
         # The alignment of the first test sentence of 8 words or more, one picture per variant.
         text = next((s for s in sources if len(s.split()) >= 8), sources[0])
-        template.plot_alignment(text, pathlib.Path(args.out) / f"alignment_{name}.png")
+        plot_alignment(template, text, pathlib.Path(args.out) / f"alignment_{name}.png")
     # Hypotheses and references are already in the models' word tokens: no re-tokenizing.
     bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none", force=True).score
     exact = float(np.mean([h == r for h, r in zip(hypotheses, references, strict=True)]))

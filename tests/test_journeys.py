@@ -43,7 +43,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _kind(name):
-    if name.startswith("seq2seq_"):
+    if name == "translator":
         return "translator"
     return "text" if name in ("text_classifier", COMPARED) else "array"
 
@@ -85,9 +85,14 @@ def tiny(name):
         model = zoo.create_model(name, x_memory=x_memory, y_memory=y_memory)
         return model, x, y[:, None], x
     kwargs = {
-        "ram": {**image, "num_glimpses": 2, "glimpse_units": 8, "hidden_units": 8},
-        "soft_glimpse": {**image, "filters": (4, 8), "units": 8, "num_steps": 2},
-        "glimpse_cnn": {**image, "filters": (4, 8), "units": 8},
+        "recurrent_attention_model": {
+            **image,
+            "num_glimpses": 2,
+            "glimpse_units": 8,
+            "hidden_units": 8,
+        },
+        "soft_glimpse_classifier": {**image, "filters": (4, 8), "units": 8, "num_steps": 2},
+        "conv_net_classifier": {**image, "filters": (4, 8), "units": 8},
     }
     if name in kwargs:
         x = rng.random((4, 40, 40, 1)).astype("float32")
@@ -318,7 +323,7 @@ def _jax_chain(root):
             results[name] = _error()
     refusals = {}
     text_model = tiny("text_classifier")[0]
-    translator = zoo.create_model("seq2seq_luong")
+    translator = zoo.create_model("translator")
     for what, export in [
         ("TextClassifier.export", lambda: text_model.export(str(root / "text_sm"))),
         ("Translator.export_translate", lambda: translator.export_translate(root / "tr_sm")),
@@ -379,22 +384,23 @@ def test_a_damaged_keras_file_is_named_in_one_line(tmp_path, capsys):
 @pytest.fixture
 def drawn(monkeypatch):
     """What the text pictures draw: the tokens and title of a classifier, a translator's text."""
-    from attention_zoo.zoo import Translator, text_plots
+    from attention_zoo.zoo.seq2seq import alignment_plots
+    from attention_zoo.zoo.text import text_plots
 
     calls = []
     draw_tokens = text_plots.plot_token_attention
-    draw_alignment = Translator.plot_alignment
+    draw_alignment = alignment_plots.plot_alignment
 
     def tokens(tokens, weights, path=None, title=None, **kwargs):
         calls.append({"tokens": list(tokens), "title": title})
         return draw_tokens(tokens, weights, path=path, title=title, **kwargs)
 
-    def alignment(self, text, path=None, **kwargs):
+    def alignment(translator, text, path=None, **kwargs):
         calls.append({"text": text})
-        return draw_alignment(self, text, path=path, **kwargs)
+        return draw_alignment(translator, text, path=path, **kwargs)
 
     monkeypatch.setattr(text_plots, "plot_token_attention", tokens)
-    monkeypatch.setattr(Translator, "plot_alignment", alignment)
+    monkeypatch.setattr(alignment_plots, "plot_alignment", alignment)
     return calls
 
 
@@ -422,7 +428,7 @@ def test_plot_draws_the_users_text_with_the_models_vocabulary_and_classes(tmp_pa
     assert "[UNK]" not in drawn[-1]["tokens"] and drawn[-1]["tokens"]
     assert "no --text given: drew" in capsys.readouterr().out
 
-    translator, x, _, sources = tiny("seq2seq_luong")
+    translator, x, _, sources = tiny("translator")
     translator.predict(x, verbose=0)
     translator.save(tmp_path / "tr.keras")
     args = ["plot", str(tmp_path / "tr.keras"), "--out", str(tmp_path / "tr.png")]

@@ -1,17 +1,21 @@
-"""Reference models in which any attention variant plugs in by name.
+"""Reference models in which any attention variant plugs in by name, one folder per family.
 
-`create_model(name, **kwargs)` builds one, `list_models(pattern)` lists them.
+`create_model(name, **kwargs)` builds one, `list_models(pattern)` lists them. The
+families: `text` (classifier), `seq2seq` (translator), `vision` (glimpse models),
+`regression` (kernel regression); their classes and data modules are re-exported here.
 """
 
-from attention_zoo.zoo import translation_data
 from attention_zoo.zoo._registry import create_model, list_models, register_model
-from attention_zoo.zoo.conv_net_classifier import ConvNetClassifier
-from attention_zoo.zoo.glimpse_sensor import GlimpseSensor
-from attention_zoo.zoo.kernel_regression import KernelRegression, make_regression_data
-from attention_zoo.zoo.recurrent_attention_model import RecurrentAttentionModel
-from attention_zoo.zoo.soft_glimpse_classifier import SoftGlimpseClassifier
-from attention_zoo.zoo.text_classifier import TextClassifier
-from attention_zoo.zoo.translator import Translator
+from attention_zoo.zoo.regression import KernelRegression, make_regression_data
+from attention_zoo.zoo.seq2seq import Translator, translation_data
+from attention_zoo.zoo.text import TextClassifier, text_data
+from attention_zoo.zoo.vision import (
+    ConvNetClassifier,
+    GlimpseSensor,
+    RecurrentAttentionModel,
+    SoftGlimpseClassifier,
+    image_data,
+)
 
 __all__ = [
     "ConvNetClassifier",
@@ -22,8 +26,10 @@ __all__ = [
     "TextClassifier",
     "Translator",
     "create_model",
+    "image_data",
     "list_models",
     "make_regression_data",
     "register_model",
+    "text_data",
     "translation_data",
 ]

@@ -72,10 +72,10 @@ def test_a_typo_among_two_models_names_the_variant(no_data, capsys, tmp_path):
 
 
 def test_a_variant_of_one_model_only_is_compared_for_that_model(monkeypatch):
-    # `ram` is a glimpse variant, not a translator one: it is kept for glimpse alone.
-    assert cli._compare_variants("ram,dot", ["glimpse", "translator"]) == ["ram", "dot"]
+    # `ram` is a vision variant, not a translator one: it is kept for vision alone.
+    assert cli._compare_variants("ram,dot", ["vision", "translator"]) == ["ram", "dot"]
     with pytest.raises(cli.UsageError, match="Unknown variant 'rma'"):
-        cli._compare_variants("rma,dot", ["glimpse", "translator"])
+        cli._compare_variants("rma,dot", ["vision", "translator"])
 
 
 def test_train_out_is_checked_before_training(no_data, capsys, tmp_path):
@@ -138,6 +138,19 @@ def test_error_lines_are_one_line_without_terminal_codes(monkeypatch, capsys):
         line
         == "attention-zoo list: error: RuntimeError: Exception encountered when calling layer 'x'"
     )
+
+
+def test_list_names_the_models_as_the_zoo_does(capsys):
+    # One name per model: a comparison task is a model of `zoo.list_models()`, or a family.
+    from attention_zoo import zoo
+
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (models,) = [line for line in lines if line.startswith("models: ")]
+    assert models == "models: " + ", ".join(zoo.list_models())
+    tasks = [line.split()[2].rstrip(":") for line in lines if line.startswith("compare --model ")]
+    families = {"vision"}
+    assert tasks and all(t in zoo.list_models() or t in families for t in tasks), tasks
 
 
 def test_argparse_errors_are_one_line(capsys):

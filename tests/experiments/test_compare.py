@@ -209,7 +209,7 @@ def test_distributed_chief_and_two_workers_survive_a_killed_worker(tmp_path):
     )  # two trials, one of them started twice because its worker was killed
 
 
-@pytest.mark.parametrize("task", ["text_classifier", "translator", "glimpse"])
+@pytest.mark.parametrize("task", ["text_classifier", "translator", "vision"])
 def test_every_comparison_task_runs_its_quick_preset(task, tmp_path, capsys):
     from attention_zoo.experiments.tasks import get_task
 
@@ -249,7 +249,7 @@ def test_mirrored_strategy_builds_the_models_in_its_scope(tmp_path, monkeypatch,
     assert mirrored == pytest.approx(plain, rel=1e-5)
 
 
-FULL_MODELS = ("text_classifier", "glimpse", "translator")
+FULL_MODELS = ("text_classifier", "vision", "translator")
 FULL_ARGS = ["--preset", "full", "--budget-epochs", "1", "--executions", "1"]
 
 
@@ -288,7 +288,7 @@ def test_full_preset_on_a_users_files(tmp_path, rng):
     args = ["compare", *FULL_ARGS, "--variants", "none,dot"]
     args += [x for m in FULL_MODELS for x in ("--model", m)]
     args += ["--data", f"text_classifier={tmp_path / 'reviews.csv'}"]
-    args += ["--data", f"translator={tmp_path / 'pairs.txt'}", "--data", f"glimpse={mnist}"]
+    args += ["--data", f"translator={tmp_path / 'pairs.txt'}", "--data", f"vision={mnist}"]
     assert cli.main([*args, "--out", str(tmp_path / "sweep")]) == 0
     _check_full_sweep(tmp_path / "sweep")
 
@@ -309,11 +309,11 @@ def test_the_second_seed_reuses_the_model_and_equals_a_fresh_one(tmp_path, monke
     # too: every seed's result must equal that of a sweep that builds a new model per seed.
     from attention_zoo.experiments import compare
 
-    args = ["compare", "--model", "glimpse", "--variants", "ram", "--budget-epochs", "1"]
+    args = ["compare", "--model", "vision", "--variants", "ram", "--budget-epochs", "1"]
     args += ["--executions", "2"]
 
     def metrics(out):
-        (record,) = (out / "trials" / "glimpse").glob("*/record.json")
+        (record,) = (out / "trials" / "vision").glob("*/record.json")
         return [e["metric"] for e in json.loads(record.read_text())["executions"]]
 
     assert cli.main([*args, "--out", str(tmp_path / "reused")]) == 0

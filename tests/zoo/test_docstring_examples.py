@@ -9,8 +9,8 @@ import pytest
 import attention_zoo.zoo as zoo_pkg
 
 MODULES = [
-    importlib.import_module(f"attention_zoo.zoo.{m.name}")
-    for m in pkgutil.iter_modules(zoo_pkg.__path__)
+    importlib.import_module(m.name)
+    for m in pkgutil.walk_packages(zoo_pkg.__path__, prefix="attention_zoo.zoo.")
 ]
 TESTS = [t for m in MODULES for t in doctest.DocTestFinder().find(m) if t.examples]
 
