@@ -6,6 +6,7 @@ Each function draws a `matplotlib.figure.Figure` on the Agg canvas (see
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from attention_zoo._figures import new_figure, save_figure
 
@@ -68,6 +69,23 @@ def _show(ax, image, first):
     ax.tick_params(labelsize=7)
 
 
+def _draw_glimpse(ax, cx, cy, sides):
+    """One box per scale around the centre (cx, cy), the pixels the sensor reads."""
+    for side, style in zip(sides, _SCALE_STYLES * len(sides), strict=False):
+        top, left = np.floor(cy + 0.5 - side / 2 + 0.5), np.floor(cx + 0.5 - side / 2 + 0.5)
+        ax.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5),
+                side,
+                side,
+                fill=False,
+                edgecolor=_GLIMPSE_COLOUR,
+                linestyle=style,
+                linewidth=1.4,
+            )
+        )
+
+
 def plot_glimpse_trajectory(model, image, path=None, title=None, label=None):
     """Draws the glimpses of a `RecurrentAttentionModel` on one image, one panel per step.
 
@@ -87,8 +105,6 @@ def plot_glimpse_trajectory(model, image, path=None, title=None, label=None):
     Returns:
         The `matplotlib.figure.Figure`.
     """
-    from matplotlib.patches import Rectangle
-
     image = _one_image(image)
     height, width = image.shape[:2]
     locations = model.glimpse_locations(image[None])[0]
@@ -103,19 +119,7 @@ def plot_glimpse_trajectory(model, image, path=None, title=None, label=None):
     for step, ax in enumerate(axes):
         _show(ax, image, first=step % _PANELS_PER_ROW == 0)
         cx, cy = centres[step]
-        for side, style in zip(sides, _SCALE_STYLES * len(sides), strict=False):
-            top, left = np.floor(cy + 0.5 - side / 2 + 0.5), np.floor(cx + 0.5 - side / 2 + 0.5)
-            ax.add_patch(
-                Rectangle(
-                    (left - 0.5, top - 0.5),
-                    side,
-                    side,
-                    fill=False,
-                    edgecolor=_GLIMPSE_COLOUR,
-                    linestyle=style,
-                    linewidth=1.4,
-                )
-            )
+        _draw_glimpse(ax, cx, cy, sides)
         ax.plot(centres[: step + 1, 0], centres[: step + 1, 1], "-o", color=_PATH_COLOUR, ms=3)
         ax.plot(cx, cy, "x", color=_GLIMPSE_COLOUR, ms=7, mew=2)
         ax.set_xlim(-0.5, width - 0.5)
