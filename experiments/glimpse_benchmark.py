@@ -164,7 +164,7 @@ def run_one(name, kind, data, seed, budget_seconds, batch_size, out_dir, picture
         plot = plot_glimpse_trajectory if name.startswith("ram_") else plot_attention_maps
         if name != "cnn":
             for i in range(2):
-                plot(model, x_test[i], out_dir / f"glimpse_{kind}_{name}_{i}.png")
+                plot(model, x_test[i], out_dir / f"glimpse_{kind}_{name}_{i}.png", label=y_test[i])
     return {
         "dataset": kind,
         "model": name,

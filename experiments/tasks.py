@@ -366,11 +366,11 @@ class GlimpseTask(Task):
     def picture(self, model, data, path, text=None):
         from attention_zoo.zoo.vision import glimpse_plots
 
-        image = data["val"][0][0]
+        image, label = data["val"][0][0], data["val"][1][0]
         if isinstance(model, zoo.RecurrentAttentionModel):
-            glimpse_plots.plot_glimpse_trajectory(model, image, str(path))
+            glimpse_plots.plot_glimpse_trajectory(model, image, str(path), label=label)
         elif isinstance(model, zoo.SoftGlimpseClassifier):
-            glimpse_plots.plot_attention_maps(model, image, str(path))
+            glimpse_plots.plot_attention_maps(model, image, str(path), label=label)
         else:
             return False
         return True

@@ -331,7 +331,10 @@ class TextClassifier(_raw_text.RawTextMixin, _input_checks.CheckedInputs, keras.
         weights = self.token_attention(text)[0][: len(tokens)]
         probs = self.predict(self._ids(text), verbose=0)[0]
         names = class_names or self.class_names or [str(i) for i in range(self.num_classes)]
-        title = f"{self.attention} attention, prediction: {names[int(np.argmax(probs))]}"
+        pooling = f"{self.attention} attention"
+        if self.attention == "none":
+            pooling = "mean pooling (no attention)"
+        title = f"{pooling}, prediction: {names[int(np.argmax(probs))]}"
         title += f" ({probs.max():.2f})"
         return text_plots.plot_token_attention(tokens, weights, path=path, title=title)
 

@@ -4,30 +4,43 @@ The figures are `matplotlib.figure.Figure` objects drawn with the Agg canvas, so
 plotting never touches pyplot's global state or needs a display.
 """
 
-import os
-
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.font_manager import FontProperties
+
+from attention_zoo._figures import new_figure, save_figure
+
+_WORD_FONTSIZE = 9
+_WORD_PAD = 0.12  # inches of coloured box and space around each word
+# Diverging around the uniform weight: white = 1/T, red above, blue below.
+_CMAP = "RdBu_r"
 
 
-def _save(fig, path):
-    if path is not None:
-        path = os.fspath(path)
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-    return fig
+def _wrap_words(fig, tokens, line_width):
+    """(line, left, width) in inches for each word, wrapped to `line_width` inches."""
+    renderer = fig.canvas.get_renderer()
+    font = FontProperties(size=_WORD_FONTSIZE)
+    places, line, left = [], 0, 0.0
+    for token in tokens:
+        width, _, _ = renderer.get_text_width_height_descent(token, font, ismath=False)
+        width = width / fig.dpi + _WORD_PAD
+        if left > 0 and left + width > line_width:
+            line, left = line + 1, 0.0
+        places.append((line, left, width))
+        left += width
+    return places
 
 
 def plot_token_attention(tokens, weights, path=None, title=None, max_tokens=80):
     """Draws the attention weight of each word as a bar over the text, words highlighted.
 
-    Top panel: the words in reading order, each on a background whose colour
-    strength is its weight (the darkest word took the most attention). Bottom
-    panel: the same weights as bars, one per word.
+    Top panel: the words in reading order, each on a background coloured by its
+    weight. Bottom panel: the same weights as bars, one per word. Colour is
+    measured against the uniform weight 1/T of a plain mean: white is exactly
+    1/T, red more, blue less; the dashed line marks 1/T. Mean pooling (no
+    attention) is therefore all white and flat, and reads as what it is.
 
     Args:
         tokens: List of the T words.
@@ -45,42 +58,63 @@ def plot_token_attention(tokens, weights, path=None, title=None, max_tokens=80):
             "tokens and weights must have the same length. Received: "
             f"len(tokens)={len(tokens)}, len(weights)={len(weights)}"
         )
-    tokens, weights = list(tokens)[:max_tokens], weights[:max_tokens]
-    count = len(tokens)
-    # Coloured text: words wrapped over lines of at most `per_line` words.
-    per_line = 12
-    lines = max(1, -(-count // per_line))
-    width = max(6.0, 0.75 * min(count, per_line), 0.3 * count)
-    fig = Figure(figsize=(width, 2.8 + 0.35 * lines))
-    FigureCanvasAgg(fig)
-    text_ax, bar_ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": [0.35 * lines, 2.2]})
-    top = weights.max() if count and weights.max() > 0 else 1.0
-    cmap = colormaps["Reds"]
-    text_ax.set_xlim(0, per_line)
-    text_ax.set_ylim(lines, 0)
-    text_ax.axis("off")
-    for i, (token, w) in enumerate(zip(tokens, weights, strict=True)):
-        strength = w / top
-        text_ax.text(
-            i % per_line + 0.5,
-            i // per_line + 0.5,
+    uniform = 1.0 / max(1, len(weights))
+    tokens, weights = [str(t) for t in tokens][:max_tokens], weights[:max_tokens]
+    top = max(float(weights.max()) if len(weights) else 0.0, 2.0 * uniform)
+    norm = TwoSlopeNorm(vmin=0.0, vcenter=uniform, vmax=top)
+    fig = new_figure(max(7.0, 0.22 * len(tokens) + 2.0), 4.0, layout="constrained")
+    text_ax, bar_ax = fig.subplots(2, 1)
+    _draw_bars(fig, bar_ax, tokens, weights, norm)
+    _draw_words(fig, text_ax, tokens, weights, norm)
+    fig.suptitle(title or "attention weight per word")
+    return save_figure(fig, path, dpi=120)
+
+
+def _draw_bars(fig, ax, tokens, weights, norm):
+    positions = np.arange(len(tokens))
+    cmap = colormaps[_CMAP]
+    ax.bar(positions, weights, color=cmap(norm(weights)), edgecolor="#555555", linewidth=0.5)
+    ax.axhline(norm.vcenter, color="black", linestyle="--", linewidth=0.8, label="uniform 1/T")
+    ax.set_xticks(positions)
+    ax.set_xticklabels(tokens, rotation=90, fontsize=8)
+    ax.set_xlim(-0.6, len(tokens) - 0.4)
+    ax.set_ylim(0.0, 1.15 * norm.vmax)
+    ax.set_xlabel("word, in reading order")
+    ax.set_ylabel("attention weight")
+    ax.legend(loc="upper right", fontsize=8)
+    colorbar = ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(colorbar, ax=ax, fraction=0.03, pad=0.01, label="weight (white: 1/T)")
+
+
+def _draw_words(fig, ax, tokens, weights, norm):
+    """The words on boxes coloured by weight, wrapped to the laid-out width of `ax`.
+
+    The layout runs first (the bars, their labels and the colorbar set the
+    panel's width); each word then takes its measured width, so none overlap,
+    and the panel gets one row of height per line.
+    """
+    fig.get_layout_engine().execute(fig)
+    line_width = ax.get_position().width * fig.get_figwidth()
+    places = _wrap_words(fig, tokens, line_width)
+    lines = places[-1][0] + 1 if places else 1
+    fig.set_figheight(3.4 + 0.3 * lines)
+    ax.get_gridspec().set_height_ratios([0.3 * lines, 2.4])
+    ax.set_xlim(0, line_width)
+    ax.set_ylim(lines, 0)
+    ax.axis("off")
+    cmap = colormaps[_CMAP]
+    for token, w, (line, left, word_width) in zip(tokens, weights, places, strict=True):
+        shade = float(norm(w))
+        ax.text(
+            left + word_width / 2,
+            line + 0.5,
             token,
             ha="center",
             va="center",
-            fontsize=9,
-            color="white" if strength > 0.6 else "black",
-            bbox={"boxstyle": "round,pad=0.2", "facecolor": cmap(0.08 + 0.9 * strength), "lw": 0},
+            fontsize=_WORD_FONTSIZE,
+            color="white" if abs(shade - 0.5) > 0.35 else "black",
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": cmap(shade), "lw": 0.4},
         )
-    positions = np.arange(count)
-    bar_ax.bar(positions, weights, color=cmap(0.25 + 0.7 * weights / top))
-    bar_ax.set_xticks(positions)
-    bar_ax.set_xticklabels(tokens, rotation=90, fontsize=8)
-    bar_ax.set_xlim(-0.6, count - 0.4)
-    bar_ax.set_ylabel("attention weight")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
 
 
 def plot_self_attention(tokens, maps, path=None, title=None, max_tokens=48):
@@ -111,8 +145,7 @@ def plot_self_attention(tokens, maps, path=None, title=None, max_tokens=48):
     # One colour scale for all heads, up to the largest weight, so that heads compare.
     top = maps.max() if maps.size and maps.max() > 0 else 1.0
     side = max(4.0, 0.18 * count + 1.5)
-    fig = Figure(figsize=(side * heads + 0.8, side + 0.6))
-    FigureCanvasAgg(fig)
+    fig = new_figure(side * heads + 0.8, side + 0.6, layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, heads))
     image = None
     for h, ax in enumerate(axes):
@@ -126,6 +159,5 @@ def plot_self_attention(tokens, maps, path=None, title=None, max_tokens=48):
         if h == 0:
             ax.set_ylabel("attending word (query)")
     fig.colorbar(image, ax=list(axes), fraction=0.025, pad=0.02, label="attention weight")
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+    fig.suptitle(title or "self-attention between the words, per head")
+    return save_figure(fig, path, dpi=120)
