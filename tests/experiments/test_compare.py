@@ -307,7 +307,7 @@ def test_the_second_seed_reuses_the_model_and_equals_a_fresh_one(tmp_path, monke
     # A trial's second seed trains the first seed's model object, reset to a fresh model's
     # state. RAM samples its glimpse locations from a seed generator, which must be reset
     # too: every seed's result must equal that of a sweep that builds a new model per seed.
-    from attention_zoo.experiments import compare
+    from attention_zoo.experiments import sweep_trial
 
     args = ["compare", "--model", "glimpse", "--variants", "ram", "--budget-epochs", "1"]
     args += ["--executions", "2"]
@@ -317,7 +317,7 @@ def test_the_second_seed_reuses_the_model_and_equals_a_fresh_one(tmp_path, monke
         return [e["metric"] for e in json.loads(record.read_text())["executions"]]
 
     assert cli.main([*args, "--out", str(tmp_path / "reused")]) == 0
-    monkeypatch.setattr(compare, "REUSE_MODEL", False)
+    monkeypatch.setattr(sweep_trial, "REUSE_MODEL", False)
     assert cli.main([*args, "--out", str(tmp_path / "fresh")]) == 0
     reused, fresh = metrics(tmp_path / "reused"), metrics(tmp_path / "fresh")
     assert reused == fresh
