@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from attention_zoo.experiments import cli
+from attention_zoo.experiments import cli, cli_compare
 
 KR = ["compare", "--model", "kernel_regression"]
 TWO = ["compare", "--model", "text_classifier", "--model", "translator"]
@@ -73,9 +73,9 @@ def test_a_typo_among_two_models_names_the_variant(no_data, capsys, tmp_path):
 
 def test_a_variant_of_one_model_only_is_compared_for_that_model(monkeypatch):
     # `ram` is a glimpse variant, not a translator one: it is kept for glimpse alone.
-    assert cli._compare_variants("ram,dot", ["glimpse", "translator"]) == ["ram", "dot"]
+    assert cli_compare._compare_variants("ram,dot", ["glimpse", "translator"]) == ["ram", "dot"]
     with pytest.raises(cli.UsageError, match="Unknown variant 'rma'"):
-        cli._compare_variants("rma,dot", ["glimpse", "translator"])
+        cli_compare._compare_variants("rma,dot", ["glimpse", "translator"])
 
 
 def test_train_out_is_checked_before_training(no_data, capsys, tmp_path):
