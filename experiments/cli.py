@@ -10,7 +10,7 @@ import tempfile
 
 from attention_zoo import _startup  # noqa: F401  (first: it prepares the TensorFlow import)
 from attention_zoo.experiments.cli_base import UsageError, _one_line, _Parser
-from attention_zoo.experiments.cli_compare import _cmd_compare
+from attention_zoo.experiments.cli_compare import _add_compare_parser, _cmd_compare
 
 
 def _parser():
@@ -36,28 +36,7 @@ def _parser():
     train.add_argument("--data", help="a user's data file (where the model supports it)")
     train.add_argument("--out", required=True, help="where to save the model (.keras)")
 
-    compare = sub.add_parser("compare", help="the sweep: compare variants with Keras Tuner")
-    compare.add_argument(
-        "--model", action="append", help="model to compare (repeatable; default: all)"
-    )
-    compare.add_argument("--preset", default="quick", help="quick (generated data) or full")
-    compare.add_argument("--variants", help="comma-separated subset of variants")
-    compare.add_argument("--tuner", default="grid", help="grid, random, bayesian or hyperband")
-    compare.add_argument("--budget-epochs", type=int, help="epochs per training (all variants)")
-    compare.add_argument("--budget-seconds", type=float, help="seconds per training instead")
-    compare.add_argument("--executions", type=int, help="seeds per configuration")
-    compare.add_argument("--max-trials", type=int, help="trials for random/bayesian tuners")
-    compare.add_argument("--seed", type=int, default=0)
-    compare.add_argument(
-        "--data",
-        action="append",
-        metavar="[MODEL=]PATH",
-        help="a user's data for --preset full: MODEL=PATH per model (repeatable), "
-        "or PATH alone with a single --model",
-    )
-    compare.add_argument("--strategy", choices=["none", "mirrored"], default="none")
-    compare.add_argument("--overwrite", action="store_true", help="discard a previous sweep")
-    compare.add_argument("--out", default="runs/compare", help="output directory")
+    _add_compare_parser(sub)
 
     export = sub.add_parser("export", help="export a saved model (.keras or SavedModel)")
     export.add_argument("model_path", help="a .keras file")

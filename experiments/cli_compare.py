@@ -14,6 +14,32 @@ PRESETS = {
 }
 
 
+def _add_compare_parser(sub):
+    """Adds the `compare` subcommand and its options to the subparsers `sub`."""
+    compare = sub.add_parser("compare", help="the sweep: compare variants with Keras Tuner")
+    compare.add_argument(
+        "--model", action="append", help="model to compare (repeatable; default: all)"
+    )
+    compare.add_argument("--preset", default="quick", help="quick (generated data) or full")
+    compare.add_argument("--variants", help="comma-separated subset of variants")
+    compare.add_argument("--tuner", default="grid", help="grid, random, bayesian or hyperband")
+    compare.add_argument("--budget-epochs", type=int, help="epochs per training (all variants)")
+    compare.add_argument("--budget-seconds", type=float, help="seconds per training instead")
+    compare.add_argument("--executions", type=int, help="seeds per configuration")
+    compare.add_argument("--max-trials", type=int, help="trials for random/bayesian tuners")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument(
+        "--data",
+        action="append",
+        metavar="[MODEL=]PATH",
+        help="a user's data for --preset full: MODEL=PATH per model (repeatable), "
+        "or PATH alone with a single --model",
+    )
+    compare.add_argument("--strategy", choices=["none", "mirrored"], default="none")
+    compare.add_argument("--overwrite", action="store_true", help="discard a previous sweep")
+    compare.add_argument("--out", default="runs/compare", help="output directory")
+
+
 def _check_compare_args(args):
     """Checks the numbers and the --variants list of `compare` before anything is imported."""
     if args.budget_epochs is not None and args.budget_epochs <= 0:
