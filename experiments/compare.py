@@ -90,6 +90,50 @@ def compare(
     """
     data_paths = dict(data_paths or {})
     out = pathlib.Path(out)
+    budget = (budget_epochs, budget_seconds)
+    tasks, chosen, skipped = _check_arguments(
+        models, preset, tuner, budget, executions, max_trials, seed, variants, data_paths, out
+    )
+    with _locked(out):
+        spec = {
+            "models": list(models),
+            "variants": chosen,
+            "preset": preset,
+            "tuner": tuner,
+            "budget_epochs": budget_epochs or {t.name: t.quick_epochs for t in tasks},
+            "budget_seconds": budget_seconds,
+            "executions": executions,
+            "max_trials": max_trials,
+            "seed": seed,
+            "data": {m: str(p) for m, p in sorted(data_paths.items())} or None,
+        }
+        _check_spec(out, spec, overwrite)
+        datasets = _load_data(tasks, preset, seed, data_paths)
+        sweeps = [
+            Sweep(
+                task,
+                datasets[task.name],
+                chosen[task.name],
+                out,
+                tuner,
+                executions,
+                seed,
+                (budget_epochs or (None if budget_seconds else task.quick_epochs), budget_seconds),
+                max_trials,
+            )
+            for task in tasks
+        ]
+        return _run(sweeps, skipped, out, strategy)
+
+
+def _check_arguments(
+    models, preset, tuner, budget, executions, max_trials, seed, variants, data_paths, out
+):
+    """(tasks, chosen variants, skipped variants) of `compare`'s arguments, found good.
+
+    Says on stderr which variants are skipped, as they cannot run on this backend.
+    """
+    budget_epochs, budget_seconds = budget
     if not models:
         raise SweepError("--model must name at least one model. Received: --model=")
     try:
@@ -118,6 +162,22 @@ def compare(
         )
     if tuner != "grid" and tuner != "hyperband" and not max_trials:
         raise SweepError(f"--max-trials must be positive for --tuner {tuner}.")
+    chosen, skipped = _choose_variants(tasks, variants)
+    stray = sorted(set(data_paths) - set(models))
+    if stray:
+        raise SweepError(
+            f"--data names a model that is not compared. Received: --data {stray[0]}=..., "
+            f"--model {' '.join(models)}"
+        )
+    _check_writable(out)
+    for name, reasons in skipped.items():
+        for variant, reason in reasons.items():
+            _log(f"[{name}] variant {variant} skipped: it {reason}")
+    return tasks, chosen, skipped
+
+
+def _choose_variants(tasks, variants):
+    """({model: its variants to compare}, {model: {variant: why it is skipped}})."""
     chosen = {}
     skipped = {}
     backend = keras.backend.backend()
@@ -147,65 +207,38 @@ def compare(
         if not wanted:
             raise SweepError(f"No variant of {task.name} selected. Known: {', '.join(known)}")
         chosen[task.name] = wanted
-    stray = sorted(set(data_paths) - set(models))
-    if stray:
-        raise SweepError(
-            f"--data names a model that is not compared. Received: --data {stray[0]}=..., "
-            f"--model {' '.join(models)}"
-        )
-    _check_writable(out)
-    for name, reasons in skipped.items():
-        for variant, reason in reasons.items():
-            _log(f"[{name}] variant {variant} skipped: it {reason}")
-    with _locked(out):
-        spec = {
-            "models": list(models),
-            "variants": chosen,
-            "preset": preset,
-            "tuner": tuner,
-            "budget_epochs": budget_epochs or {t.name: t.quick_epochs for t in tasks},
-            "budget_seconds": budget_seconds,
-            "executions": executions,
-            "max_trials": max_trials,
-            "seed": seed,
-            "data": {m: str(p) for m, p in sorted(data_paths.items())} or None,
-        }
-        _check_spec(out, spec, overwrite)
+    return chosen, skipped
 
-        datasets = {}
-        for task in tasks:
-            path = data_paths.get(task.name)
-            try:
-                datasets[task.name] = task.data(preset, seed, path)
-            except (ValueError, FileNotFoundError) as err:
-                raise SweepError(f"{task.name} data: {err}") from None
 
-        role = _role()
-        all_rows = []
-        for task in tasks:
-            data = datasets[task.name]
-            sweep = Sweep(
-                task,
-                data,
-                chosen[task.name],
-                out,
-                tuner,
-                executions,
-                seed,
-                (budget_epochs or (None if budget_seconds else task.quick_epochs), budget_seconds),
-                max_trials,
-            )
-            rows = sweep.run(strategy=strategy)
-            if role == "worker":
-                continue  # the chief writes the results once every trial has ended
-            _save_best(task, data, rows, out)
-            all_rows.extend(rows)
-            for variant, reason in skipped[task.name].items():
-                record = {"variant": variant, "hyperparameters": {"variant": variant}}
-                record.update(status="skipped", reason=f"it {reason}", trial_id=None)
-                all_rows.append(_row(task, record))
+def _load_data(tasks, preset, seed, data_paths):
+    """{model: its data}, every model's loaded before any training starts."""
+    datasets = {}
+    for task in tasks:
+        path = data_paths.get(task.name)
+        try:
+            datasets[task.name] = task.data(preset, seed, path)
+        except (ValueError, FileNotFoundError) as err:
+            raise SweepError(f"{task.name} data: {err}") from None
+    return datasets
+
+
+def _run(sweeps, skipped, out, strategy):
+    """Runs the sweeps one after the other; writes and returns the leaderboard rows."""
+    role = _role()
+    all_rows = []
+    for sweep in sweeps:
+        task, data = sweep.task, sweep.data
+        rows = sweep.run(strategy=strategy)
         if role == "worker":
-            _log("worker: no trial left; the chief writes the leaderboard")
-            return []
-        write_leaderboard(all_rows, out)
-        return all_rows
+            continue  # the chief writes the results once every trial has ended
+        _save_best(task, data, rows, out)
+        all_rows.extend(rows)
+        for variant, reason in skipped[task.name].items():
+            record = {"variant": variant, "hyperparameters": {"variant": variant}}
+            record.update(status="skipped", reason=f"it {reason}", trial_id=None)
+            all_rows.append(_row(task, record))
+    if role == "worker":
+        _log("worker: no trial left; the chief writes the leaderboard")
+        return []
+    write_leaderboard(all_rows, out)
+    return all_rows

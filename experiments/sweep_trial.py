@@ -155,13 +155,7 @@ class _SweepMixin:
             )
             train_seconds = time.perf_counter() - start
             metric = task.evaluate(model, data)
-            x_val = data["val"][0]
-            n_val = len(keras.tree.flatten(x_val)[0])
-            # Timed on the second call: the first one traces the predict function.
-            model.predict(x_val, batch_size=256, verbose=0)
-            start = time.perf_counter()
-            model.predict(x_val, batch_size=256, verbose=0)
-            inference_ms = 1000 * (time.perf_counter() - start) / n_val
+            inference_ms = _inference_ms(model, data["val"][0])
             record = {
                 "seed": seed,
                 "metric": metric,
@@ -183,6 +177,16 @@ class _SweepMixin:
     def _strategy_scope(self):
         strategy = self.distribution_strategy
         return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def _inference_ms(model, x_val):
+    """Milliseconds per example of `model.predict` on `x_val`."""
+    n_val = len(keras.tree.flatten(x_val)[0])
+    # Timed on the second call: the first one traces the predict function.
+    model.predict(x_val, batch_size=256, verbose=0)
+    start = time.perf_counter()
+    model.predict(x_val, batch_size=256, verbose=0)
+    return 1000 * (time.perf_counter() - start) / n_val
 
 
 def _record(trial, task, variant, hyperparameters, executions, status="ok", reason=None):
