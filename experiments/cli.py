@@ -31,17 +31,22 @@ def _parser():
     train = sub.add_parser("train", help="train one model with one variant and save it")
     train.add_argument("--model", required=True, help="comparison task / model name")
     train.add_argument("--variant", required=True, help="attention variant of that model")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--data", help="a user's data file (where the model supports it)")
+    train.add_argument("--epochs", type=int, default=10, help="training epochs")
+    train.add_argument("--seed", type=int, default=0, help="random seed")
+    train.add_argument(
+        "--data",
+        help="a user's data file (where the model supports it; default: the generated data)",
+    )
     train.add_argument("--out", required=True, help="where to save the model (.keras)")
 
     _add_compare_parser(sub)
 
     export = sub.add_parser("export", help="export a saved model (.keras or SavedModel)")
     export.add_argument("model_path", help="a .keras file")
-    export.add_argument("--format", choices=["keras", "savedmodel"], default="savedmodel")
-    export.add_argument("--out", required=True)
+    export.add_argument(
+        "--format", choices=["keras", "savedmodel"], default="savedmodel", help="what to write"
+    )
+    export.add_argument("--out", required=True, help="where to write it")
 
     plot = sub.add_parser("plot", help="draw the attention of a saved model")
     plot.add_argument("model_path", help="a .keras file")

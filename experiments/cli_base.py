@@ -18,7 +18,25 @@ def _one_line(text):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with its errors on one line (the usage is in --help), exit code 2."""
+    """argparse with its errors on one line (the usage is in --help), exit code 2, and
+    every option's default in --help."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+    def add_argument(self, *args, **kwargs):
+        """Adds an argument; an option's help ends with its default, or says it is required.
+
+        An option whose default is None says in its own help what it defaults to (such
+        as "default: all"); so may one whose default needs words.
+        """
+        action = super().add_argument(*args, **kwargs)
+        help_text = action.help or ""
+        if not action.option_strings or action.default is argparse.SUPPRESS:
+            return action  # a positional argument, or --help
+        if action.required:
+            action.help = f"{help_text} (required)".strip()
+        elif "default:" not in help_text and action.default is not None:
+            default = "off" if action.default is False else "%(default)s"
+            action.help = f"{help_text} (default: {default})".strip()
+        return action

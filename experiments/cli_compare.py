@@ -21,21 +21,54 @@ def _add_compare_parser(sub):
         "--model", action="append", help="model to compare (repeatable; default: all)"
     )
     compare.add_argument("--preset", default="quick", help="quick (generated data) or full")
-    compare.add_argument("--variants", help="comma-separated subset of variants")
+    compare.add_argument(
+        "--variants", help="comma-separated subset of variants (default: all of each model's)"
+    )
     compare.add_argument("--tuner", default="grid", help="grid, random, bayesian or hyperband")
-    compare.add_argument("--budget-epochs", type=int, help="epochs per training (all variants)")
-    compare.add_argument("--budget-seconds", type=float, help="seconds per training instead")
-    compare.add_argument("--executions", type=int, help="seeds per configuration")
-    compare.add_argument("--max-trials", type=int, help="trials for random/bayesian tuners")
-    compare.add_argument("--seed", type=int, default=0)
+    quick, full = PRESETS["quick"], PRESETS["full"]
+    compare.add_argument(
+        "--budget-epochs",
+        type=int,
+        help="epochs per training, the same for all variants (default: each model's own "
+        "number with --preset quick, none with full)",
+    )
+    compare.add_argument(
+        "--budget-seconds",
+        type=float,
+        help="seconds per training instead (default: "
+        f"{full['budget_seconds']} with --preset full, none with quick)",
+    )
+    compare.add_argument(
+        "--executions",
+        type=int,
+        help=f"seeds per configuration (default: {quick['executions']} with --preset quick, "
+        f"{full['executions']} with --preset full)",
+    )
+    compare.add_argument(
+        "--max-trials",
+        type=int,
+        help="trials for random/bayesian tuners, where it must be given (default: the whole "
+        "grid for grid, Hyperband's own count for hyperband)",
+    )
+    compare.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of a configuration's first training; the others take SEED+1, SEED+2, ...",
+    )
     compare.add_argument(
         "--data",
         action="append",
         metavar="[MODEL=]PATH",
         help="a user's data for --preset full: MODEL=PATH per model (repeatable), "
-        "or PATH alone with a single --model",
+        "or PATH alone with a single --model (default: each model's own data)",
     )
-    compare.add_argument("--strategy", choices=["none", "mirrored"], default="none")
+    compare.add_argument(
+        "--strategy",
+        choices=["none", "mirrored"],
+        default="none",
+        help="tf.distribute strategy of the trainings",
+    )
     compare.add_argument("--overwrite", action="store_true", help="discard a previous sweep")
     compare.add_argument("--out", default="runs/compare", help="output directory")
 

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -146,6 +147,38 @@ def test_argparse_errors_are_one_line(capsys):
     assert exc.value.code == 2
     line = _one_error_line(capsys)
     assert line.startswith("attention-zoo compare: error: argument --budget-epochs")
+
+
+def _help_options(command, capsys):
+    """{option: its help, on one line} from `attention-zoo COMMAND --help`."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*command, "--help"])
+    assert exc.value.code == 0
+    section = capsys.readouterr().out.split("\noptions:\n", 1)[1]
+    blocks = re.split(r"\n(?=  -)", section)
+    return {block.split()[0].rstrip(","): " ".join(block.split()) for block in blocks}
+
+
+@pytest.mark.parametrize("command", [[], ["list"], ["train"], ["compare"], ["export"], ["plot"]])
+def test_help_shows_the_default_of_every_option(command, capsys):
+    options = _help_options(command, capsys)
+    assert "-h" in options
+    for name, text in options.items():
+        if name != "-h":
+            assert "default: " in text or text.endswith("(required)"), text
+
+
+def test_help_shows_the_defaults_that_the_command_uses(capsys):
+    compare = _help_options(["compare"], capsys)
+    assert compare["--tuner"].endswith("(default: grid)")
+    assert compare["--out"].endswith("(default: runs/compare)")
+    assert compare["--overwrite"].endswith("(default: off)")
+    full = cli_compare.PRESETS["full"]
+    assert f"default: {full['budget_seconds']} with --preset full" in compare["--budget-seconds"]
+    assert f"{full['executions']} with --preset full" in compare["--executions"]
+    train = _help_options(["train"], capsys)
+    assert train["--epochs"].endswith("(default: 10)")
+    assert train["--out"].endswith("(required)")
 
 
 def test_the_command_prints_our_lines_only(tmp_path):
