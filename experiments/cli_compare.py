@@ -136,6 +136,24 @@ def _compare_variants(value, models):
 def _cmd_compare(args):
     _check_compare_args(args)
     from attention_zoo.experiments import compare as compare_mod
+
+    try:
+        rows = compare_mod.compare(**_compare_kwargs(args, compare_mod))
+    except compare_mod.SweepError as err:
+        raise UsageError(str(err)) from None
+    if rows:
+        print(compare_mod.format_leaderboard(rows))
+        print(f"\nLeaderboard, plots, best models and TensorBoard logs in {args.out}")
+    failed = compare_mod.failure_summary(rows, args.out)
+    if failed:
+        print(f"attention-zoo compare: error: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _compare_kwargs(args, compare_mod):
+    """The arguments of `compare()` from the command line's, checked as far as they can be
+    here, so that the messages name the options."""
     from attention_zoo.experiments.tasks import TASKS
 
     if args.preset not in PRESETS:
@@ -147,6 +165,7 @@ def _cmd_compare(args):
         preset["budget_epochs"] = args.budget_epochs
         preset["budget_seconds"] = args.budget_seconds
     executions = args.executions if args.executions is not None else preset["executions"]
+    _check_tuner_and_seed(args, executions, compare_mod)
     models = args.model or sorted(TASKS)
     variants = _compare_variants(args.variants, models)
     strategy = None
@@ -154,32 +173,40 @@ def _cmd_compare(args):
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-    try:
-        rows = compare_mod.compare(
-            models=models,
-            out=args.out,
-            preset=args.preset,
-            tuner=args.tuner,
-            budget_epochs=preset.get("budget_epochs"),
-            budget_seconds=preset.get("budget_seconds"),
-            executions=executions,
-            max_trials=args.max_trials,
-            seed=args.seed,
-            data_paths=_data_paths(args.data, models),
-            variants=variants,
-            strategy=strategy,
-            overwrite=args.overwrite,
+    return dict(
+        models=models,
+        out=args.out,
+        preset=args.preset,
+        tuner=args.tuner,
+        budget_epochs=preset.get("budget_epochs"),
+        budget_seconds=preset.get("budget_seconds"),
+        executions=executions,
+        max_trials=args.max_trials,
+        seed=args.seed,
+        data_paths=_data_paths(args.data, models),
+        variants=variants,
+        strategy=strategy,
+        overwrite=args.overwrite,
+    )
+
+
+def _check_tuner_and_seed(args, executions, compare_mod):
+    """Checks --tuner, --max-trials for that tuner, and --seed for `executions` seeds."""
+    tuners = compare_mod.TUNERS
+    if args.tuner not in tuners:
+        raise UsageError(
+            f"--tuner must be one of {', '.join(tuners)}. Received: --tuner={args.tuner}"
         )
-    except compare_mod.SweepError as err:
-        raise UsageError(str(err)) from None
-    if rows:
-        print(compare_mod.format_leaderboard(rows))
-        print(f"\nLeaderboard, plots, best models and TensorBoard logs in {args.out}")
-    failed = compare_mod.failure_summary(rows, args.out)
-    if failed:
-        print(f"attention-zoo compare: error: {failed}", file=sys.stderr)
-        return 1
-    return 0
+    if args.tuner not in compare_mod.SELF_LIMITING and args.max_trials is None:
+        raise UsageError(
+            f"--max-trials must be given for --tuner {args.tuner}. Received: --max-trials=None"
+        )
+    if not 0 <= args.seed <= 2**32 - executions:
+        # The seeds seed, ..., seed + executions - 1 all go to numpy, which takes 0 to 2**32 - 1.
+        raise UsageError(
+            f"--seed must be between 0 and {2**32 - executions} for --executions {executions}. "
+            f"Received: --seed={args.seed}"
+        )
 
 
 def _data_paths(values, models):

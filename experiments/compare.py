@@ -22,6 +22,7 @@ import pathlib
 
 import keras
 
+from attention_zoo._validation import check_int, check_positive_float, check_positive_int
 from attention_zoo.experiments.leaderboard import (
     _row,
     _save_best,
@@ -29,7 +30,7 @@ from attention_zoo.experiments.leaderboard import (
     format_leaderboard,
     write_leaderboard,
 )
-from attention_zoo.experiments.sweep import TUNERS, Sweep
+from attention_zoo.experiments.sweep import SELF_LIMITING, TUNERS, Sweep
 from attention_zoo.experiments.sweep_state import (
     DamagedStateError,
     SweepError,
@@ -42,6 +43,8 @@ from attention_zoo.experiments.sweep_state import (
 from attention_zoo.experiments.tasks import get_task
 
 __all__ = [
+    "SELF_LIMITING",
+    "TUNERS",
     "DamagedStateError",
     "SweepError",
     "compare",
@@ -134,46 +137,56 @@ def _check_arguments(
     Says on stderr which variants are skipped, as they cannot run on this backend.
     """
     budget_epochs, budget_seconds = budget
-    if not models:
-        raise SweepError("--model must name at least one model. Received: --model=")
+    if isinstance(models, str) or not models:
+        raise SweepError(f"models must be a list of model names. Received: models={models!r}")
+    if isinstance(variants, str):
+        raise SweepError(f"variants must be a list of names. Received: variants={variants!r}")
+    _check_numbers(budget_epochs, budget_seconds, executions, max_trials, seed)
     try:
         tasks = [get_task(m) for m in models]
     except ValueError as err:
         raise SweepError(str(err)) from None
     if tuner not in TUNERS:
-        raise SweepError(f"--tuner must be one of {', '.join(TUNERS)}. Received: --tuner={tuner}")
+        raise SweepError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={tuner!r}")
+    if tuner not in SELF_LIMITING and max_trials is None:
+        raise SweepError(f"max_trials must be given for tuner={tuner!r}. Received: max_trials=None")
     for task in tasks:
         if preset not in task.presets:
             raise SweepError(
-                f"--preset must be one of {', '.join(task.presets)}. Received: --preset={preset}"
+                f"preset must be one of {', '.join(task.presets)}. Received: preset={preset!r}"
             )
     if budget_epochs is None and budget_seconds is None and preset != "quick":
-        raise SweepError("give a budget: --budget-epochs or --budget-seconds")
-    for name, value in (("--budget-epochs", budget_epochs), ("--budget-seconds", budget_seconds)):
-        if value is not None and not value > 0:
-            raise SweepError(f"{name} must be positive. Received: {name}={value}")
-    if executions < 1:
-        raise SweepError(f"--executions must be at least 1. Received: --executions={executions}")
-    if not 0 <= seed <= 2**32 - executions:
-        # The seeds seed, ..., seed + executions - 1 all go to numpy, which takes 0 to 2**32 - 1.
         raise SweepError(
-            f"--seed must be between 0 and {2**32 - executions} for --executions {executions}. "
-            f"Received: --seed={seed}"
+            f"budget_epochs or budget_seconds must be given for preset={preset!r}. "
+            "Received: budget_epochs=None, budget_seconds=None"
         )
-    if tuner != "grid" and tuner != "hyperband" and not max_trials:
-        raise SweepError(f"--max-trials must be positive for --tuner {tuner}.")
     chosen, skipped = _choose_variants(tasks, variants)
     stray = sorted(set(data_paths) - set(models))
     if stray:
         raise SweepError(
-            f"--data names a model that is not compared. Received: --data {stray[0]}=..., "
-            f"--model {' '.join(models)}"
+            f"data_paths names {stray[0]}, which is not in models. "
+            f"Received: data_paths={data_paths!r}"
         )
     _check_writable(out)
     for name, reasons in skipped.items():
         for variant, reason in reasons.items():
             _log(f"[{name}] variant {variant} skipped: it {reason}")
     return tasks, chosen, skipped
+
+
+def _check_numbers(budget_epochs, budget_seconds, executions, max_trials, seed):
+    """Raises ValueError naming the first of `compare`'s numbers that is bad."""
+    check_positive_int("budget_epochs", budget_epochs, allow_none=True)
+    check_positive_float("budget_seconds", budget_seconds, allow_none=True)
+    check_positive_int("executions", executions)
+    check_positive_int("max_trials", max_trials, allow_none=True)
+    check_int("seed", seed, minimum=0)
+    if seed > 2**32 - executions:
+        # The seeds seed, ..., seed + executions - 1 all go to numpy, which takes 0 to 2**32 - 1.
+        raise SweepError(
+            f"seed must be at most {2**32 - executions} for executions={executions}. "
+            f"Received: seed={seed!r}"
+        )
 
 
 def _choose_variants(tasks, variants):

@@ -27,6 +27,10 @@ TUNERS = {
     "hyperband": keras_tuner.Hyperband,
 }
 
+# The tuners that end on their own (after the whole grid, after Hyperband's brackets); the
+# others need max_trials.
+SELF_LIMITING = ("grid", "hyperband")
+
 # Keras Tuner stops a search after 3 failed trials in a row; here a failed trial is a
 # leaderboard row and the sweep goes on with the others.
 _NO_FAILURE_LIMIT = 10**9
