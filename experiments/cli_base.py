@@ -1,7 +1,10 @@
-"""What the `attention-zoo` subcommands share: the usage error, one-line messages, the parser."""
+"""What the `attention-zoo` subcommands and the experiment scripts share: the usage error,
+one-line messages, the parser, the check of integer options."""
 
 import argparse
 import re
+
+from attention_zoo._validation import check_positive_int
 
 
 class UsageError(Exception):
@@ -40,3 +43,13 @@ class _Parser(argparse.ArgumentParser):
             default = "off" if action.default is False else "%(default)s"
             action.help = f"{help_text} (default: {default})".strip()
         return action
+
+
+def check_positive_options(parser, args, names):
+    """Exits through `parser.error` (code 2) unless each option in `names` is a positive
+    integer; the message names the option as typed and its value."""
+    for name in names:
+        try:
+            check_positive_int(f"--{name.replace('_', '-')}", getattr(args, name))
+        except ValueError as err:
+            parser.error(str(err))

@@ -149,10 +149,10 @@ def test_argparse_errors_are_one_line(capsys):
     assert line.startswith("attention-zoo compare: error: argument --budget-epochs")
 
 
-def _help_options(command, capsys):
-    """{option: its help, on one line} from `attention-zoo COMMAND --help`."""
+def _help_options(command, capsys, main=cli.main):
+    """{option: its help, on one line} from `attention-zoo COMMAND --help` (or `main`'s)."""
     with pytest.raises(SystemExit) as exc:
-        cli.main([*command, "--help"])
+        main([*command, "--help"])
     assert exc.value.code == 0
     section = capsys.readouterr().out.split("\noptions:\n", 1)[1]
     blocks = re.split(r"\n(?=  -)", section)
@@ -179,6 +179,23 @@ def test_help_shows_the_defaults_that_the_command_uses(capsys):
     train = _help_options(["train"], capsys)
     assert train["--epochs"].endswith("(default: 10)")
     assert train["--out"].endswith("(required)")
+
+
+@pytest.mark.parametrize(
+    "script,bad", [("model_bench", "--rounds"), ("long_dates", "--dates-per-example")]
+)
+def test_the_experiment_scripts_show_their_defaults_and_refuse_bad_counts(script, bad, capsys):
+    import importlib
+
+    main = importlib.import_module(f"attention_zoo.experiments.{script}").main
+    for name, text in _help_options([], capsys, main).items():
+        if name != "-h":
+            assert "(default: " in text, text
+    with pytest.raises(SystemExit) as exc:
+        main([bad, "0"])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]  # after argparse's usage lines
+    assert last.endswith(f"error: {bad} must be a positive integer. Received: {bad}=0"), last
 
 
 def test_the_command_prints_our_lines_only(tmp_path):
