@@ -3,19 +3,21 @@
 Each reference model is one Keras Tuner project under `OUT/tuner/<model>`; the
 variant is the hyperparameter `variant`. Every trial trains `executions` models
 with seeds seed, seed+1, ... on the same data split, each under the same budget
-(epochs or seconds), and writes its record to `OUT/trials/<model>/<trial>.json`
-the moment it ends. Interrupted at any point, the same command continues: Keras
-Tuner reloads its oracle, completed trials are kept, the trial that was running
-is run again from its start. The grid is walked by `GridOracle`, whose place in
-the grid survives a reload. The leaderboard is computed from the trial records.
-A trial that fails is recorded as failed and the sweep goes on; damaged state
-files are set aside on resume (`Sweep.repair`); `OUT/compare.lock` keeps a
-second sweep out of a running one's folder.
+(epochs or seconds), and writes its record to
+`OUT/trials/<model>/<trial>/record.json` the moment it ends. Interrupted at any
+point, the same command continues: Keras Tuner reloads its oracle, completed
+trials are kept, the trial that was running is run again from its start. The
+grid is walked by `GridOracle`, whose place in the grid survives a reload. The
+leaderboard is computed from the trial records. A trial that fails is recorded
+as failed and the sweep goes on; damaged state files are set aside on resume
+(`Sweep.repair`); `OUT/compare.lock` keeps a second sweep out of a running
+one's folder.
 
-This module holds `compare()`, which checks the arguments and runs a `Sweep` per
-model. The rest: `sweep.py` (the search of one model), `sweep_trial.py` (one
-trial), `sweep_state.py` (the files under --out, the lock), `leaderboard.py`
-(the results).
+This module holds `compare()`, which checks its arguments (a bad one raises a
+one-line ValueError that names it) and runs a `Sweep` per model. The rest:
+`sweep.py` (the search of one model), `sweep_trial.py` (one trial),
+`sweep_state.py` (the files under --out, the lock), `leaderboard.py` (the
+results).
 """
 
 import pathlib
