@@ -1,9 +1,9 @@
 """The `attention-zoo compare` subcommand: its presets, the checks of its arguments, and the
 call to `compare()`."""
 
-import math
 import sys
 
+from attention_zoo._validation import check_positive_float, check_positive_int
 from attention_zoo.experiments.cli_base import UsageError
 
 PRESETS = {
@@ -79,21 +79,12 @@ def _check_compare_args(args):
         raise UsageError(
             f"--budget-epochs must be positive. Received: --budget-epochs={args.budget_epochs}"
         )
-    if args.budget_seconds is not None and not (
-        math.isfinite(args.budget_seconds) and args.budget_seconds > 0
-    ):
-        raise UsageError(
-            "--budget-seconds must be a positive finite number of seconds. "
-            f"Received: --budget-seconds={args.budget_seconds}"
-        )
+    _check_option(check_positive_float, "--budget-seconds", args.budget_seconds)
     if args.executions is not None and args.executions < 1:
         raise UsageError(
             f"--executions must be at least 1. Received: --executions={args.executions}"
         )
-    if args.max_trials is not None and args.max_trials < 1:
-        raise UsageError(
-            f"--max-trials must be a positive integer. Received: --max-trials={args.max_trials}"
-        )
+    _check_option(check_positive_int, "--max-trials", args.max_trials)
     if args.variants is None:
         return
     names = [name.strip() for name in args.variants.split(",")]
@@ -105,6 +96,14 @@ def _check_compare_args(args):
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise UsageError(f"--variants names {twice[0]} twice. Received: --variants={args.variants}")
+
+
+def _check_option(check, option, value):
+    """`check(option, value)`, a check of `_validation`, with its error as a UsageError."""
+    try:
+        check(option, value, allow_none=True)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _compare_variants(value, models):
