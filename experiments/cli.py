@@ -3,42 +3,14 @@
 Exit codes: 0 success, 2 bad arguments, 1 failure; the reason goes to stderr in one line.
 """
 
-import argparse
-import math
 import os
 import pathlib
-import re
 import sys
 import tempfile
 
 from attention_zoo import _startup  # noqa: F401  (first: it prepares the TensorFlow import)
-
-PRESETS = {
-    # The main job: every reference model x every variant on generated data, a few minutes.
-    # No budget here: each model's quick epoch budget (Task.quick_epochs) applies.
-    "quick": {"executions": 2},
-    "full": {"budget_seconds": 600, "executions": 3},
-}
-
-
-class UsageError(Exception):
-    """Bad arguments: exit code 2."""
-
-
-# Terminal control sequences (colours, cursor moves) that framework messages may carry.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
-
-
-def _one_line(text):
-    """`text` without terminal escape codes, its lines and runs of spaces joined by one space."""
-    return " ".join(_ANSI.sub("", str(text)).split())
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with its errors on one line (the usage is in --help), exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+from attention_zoo.experiments.cli_base import UsageError, _one_line, _Parser
+from attention_zoo.experiments.cli_compare import _add_compare_parser, _cmd_compare
 
 
 def _parser():
@@ -59,38 +31,22 @@ def _parser():
     train = sub.add_parser("train", help="train one model with one variant and save it")
     train.add_argument("--model", required=True, help="comparison task / model name")
     train.add_argument("--variant", required=True, help="attention variant of that model")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--data", help="a user's data file (where the model supports it)")
+    train.add_argument("--epochs", type=int, default=10, help="training epochs")
+    train.add_argument("--seed", type=int, default=0, help="random seed")
+    train.add_argument(
+        "--data",
+        help="a user's data file (where the model supports it; default: the generated data)",
+    )
     train.add_argument("--out", required=True, help="where to save the model (.keras)")
 
-    compare = sub.add_parser("compare", help="the sweep: compare variants with Keras Tuner")
-    compare.add_argument(
-        "--model", action="append", help="model to compare (repeatable; default: all)"
-    )
-    compare.add_argument("--preset", default="quick", help="quick (generated data) or full")
-    compare.add_argument("--variants", help="comma-separated subset of variants")
-    compare.add_argument("--tuner", default="grid", help="grid, random, bayesian or hyperband")
-    compare.add_argument("--budget-epochs", type=int, help="epochs per training (all variants)")
-    compare.add_argument("--budget-seconds", type=float, help="seconds per training instead")
-    compare.add_argument("--executions", type=int, help="seeds per configuration")
-    compare.add_argument("--max-trials", type=int, help="trials for random/bayesian tuners")
-    compare.add_argument("--seed", type=int, default=0)
-    compare.add_argument(
-        "--data",
-        action="append",
-        metavar="[MODEL=]PATH",
-        help="a user's data for --preset full: MODEL=PATH per model (repeatable), "
-        "or PATH alone with a single --model",
-    )
-    compare.add_argument("--strategy", choices=["none", "mirrored"], default="none")
-    compare.add_argument("--overwrite", action="store_true", help="discard a previous sweep")
-    compare.add_argument("--out", default="runs/compare", help="output directory")
+    _add_compare_parser(sub)
 
     export = sub.add_parser("export", help="export a saved model (.keras or SavedModel)")
     export.add_argument("model_path", help="a .keras file")
-    export.add_argument("--format", choices=["keras", "savedmodel"], default="savedmodel")
-    export.add_argument("--out", required=True)
+    export.add_argument(
+        "--format", choices=["keras", "savedmodel"], default="savedmodel", help="what to write"
+    )
+    export.add_argument("--out", required=True, help="where to write it")
 
     plot = sub.add_parser("plot", help="draw the attention of a saved model")
     plot.add_argument("model_path", help="a .keras file")
@@ -117,141 +73,6 @@ def _cmd_list(args):
         summary = " ".join(task.__doc__.split("\n\n")[0].split())
         print(f"compare --model {name}: {summary} Variants: " + ", ".join(task.variants()))
     return 0
-
-
-def _check_compare_args(args):
-    """Checks the numbers and the --variants list of `compare` before anything is imported."""
-    if args.budget_epochs is not None and args.budget_epochs <= 0:
-        raise UsageError(
-            f"--budget-epochs must be positive. Received: --budget-epochs={args.budget_epochs}"
-        )
-    if args.budget_seconds is not None and not (
-        math.isfinite(args.budget_seconds) and args.budget_seconds > 0
-    ):
-        raise UsageError(
-            "--budget-seconds must be a positive finite number of seconds. "
-            f"Received: --budget-seconds={args.budget_seconds}"
-        )
-    if args.executions is not None and args.executions < 1:
-        raise UsageError(
-            f"--executions must be at least 1. Received: --executions={args.executions}"
-        )
-    if args.max_trials is not None and args.max_trials < 1:
-        raise UsageError(
-            f"--max-trials must be a positive integer. Received: --max-trials={args.max_trials}"
-        )
-    if args.variants is None:
-        return
-    names = [name.strip() for name in args.variants.split(",")]
-    if not all(names):
-        raise UsageError(
-            "--variants must be comma-separated variant names, none of them empty. "
-            f"Received: --variants={args.variants!r}"
-        )
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise UsageError(f"--variants names {twice[0]} twice. Received: --variants={args.variants}")
-
-
-def _compare_variants(value, models):
-    """The --variants list; each name must be a variant of at least one compared model.
-
-    With several models, a variant that only some of them have is compared for those
-    (`--variants ram,dot` compares `ram` for vision only); a model left with none of
-    the variants is refused by the sweep before it starts.
-    """
-    from attention_zoo.experiments.tasks import get_task
-
-    if value is None:
-        return None
-    try:
-        tasks = [get_task(m) for m in models]
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    names = [name.strip() for name in value.split(",")]
-    for name in names:
-        if not any(name in task.variants() for task in tasks):
-            known = sorted({v for task in tasks for v in task.variants()})
-            raise UsageError(
-                f"Unknown variant {name!r} for {', '.join(models)}. Known: {', '.join(known)}. "
-                f"Received: --variants={value}"
-            )
-    return names
-
-
-def _cmd_compare(args):
-    _check_compare_args(args)
-    from attention_zoo.experiments import compare as compare_mod
-    from attention_zoo.experiments.tasks import TASKS
-
-    if args.preset not in PRESETS:
-        raise UsageError(
-            f"--preset must be one of {', '.join(PRESETS)}. Received: --preset={args.preset}"
-        )
-    preset = dict(PRESETS[args.preset])
-    if args.budget_epochs is not None or args.budget_seconds is not None:
-        preset["budget_epochs"] = args.budget_epochs
-        preset["budget_seconds"] = args.budget_seconds
-    executions = args.executions if args.executions is not None else preset["executions"]
-    models = args.model or sorted(TASKS)
-    variants = _compare_variants(args.variants, models)
-    strategy = None
-    if args.strategy == "mirrored":
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy()
-    try:
-        rows = compare_mod.compare(
-            models=models,
-            out=args.out,
-            preset=args.preset,
-            tuner=args.tuner,
-            budget_epochs=preset.get("budget_epochs"),
-            budget_seconds=preset.get("budget_seconds"),
-            executions=executions,
-            max_trials=args.max_trials,
-            seed=args.seed,
-            data_paths=_data_paths(args.data, models),
-            variants=variants,
-            strategy=strategy,
-            overwrite=args.overwrite,
-        )
-    except compare_mod.SweepError as err:
-        raise UsageError(str(err)) from None
-    if rows:
-        print(compare_mod.format_leaderboard(rows))
-        print(f"\nLeaderboard, plots, best models and TensorBoard logs in {args.out}")
-    failed = compare_mod.failure_summary(rows, args.out)
-    if failed:
-        print(f"attention-zoo compare: error: {failed}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _data_paths(values, models):
-    """{model: path} from the --data arguments: MODEL=PATH each, or one PATH for one model."""
-    from attention_zoo.experiments.tasks import TASKS
-
-    paths = {}
-    for value in values or []:
-        model, sep, path = value.partition("=")
-        if sep and model in TASKS and model not in models:
-            raise UsageError(
-                f"--data names a model that is not compared ({', '.join(models)}). "
-                f"Received: --data={value}"
-            )
-        if not sep or model not in models:
-            if len(models) != 1 or len(values) != 1:
-                raise UsageError(
-                    "--data must be MODEL=PATH for one of the compared models "
-                    f"({', '.join(models)}), or a PATH alone with a single --model. "
-                    f"Received: --data={value}"
-                )
-            model, path = models[0], value
-        if model in paths:
-            raise UsageError(f"--data names {model} twice. Received: --data={value}")
-        paths[model] = path
-    return paths
 
 
 def _check_train_args(args):

@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from attention_zoo.experiments.cli_base import check_positive_options  # noqa: E402
 from attention_zoo.zoo import Translator, translation_data  # noqa: E402
 
 
@@ -57,17 +58,23 @@ def run(attention, decoder, train, test, args, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", type=int, default=4000)
-    parser.add_argument("--test", type=int, default=300)
-    parser.add_argument("--dates-per-example", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--units", type=int, default=48)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--decoder", default="luong")
-    parser.add_argument("--attentions", nargs="+", default=["bilinear", "none"])
-    parser.add_argument("--out", default="runs/long_dates")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--train", type=int, default=4000, help="training pairs")
+    parser.add_argument("--test", type=int, default=300, help="held-out pairs")
+    parser.add_argument("--dates-per-example", type=int, default=4, help="dates in an input")
+    parser.add_argument("--epochs", type=int, default=6, help="training epochs")
+    parser.add_argument("--units", type=int, default=48, help="the translator's units")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
+    parser.add_argument("--decoder", default="luong", help="the translator's decoder")
+    parser.add_argument(
+        "--attentions", nargs="+", default=["bilinear", "none"], help="the variants compared"
+    )
+    parser.add_argument("--out", default="runs/long_dates", help="folder of the tables")
     args = parser.parse_args(argv)
+    check_positive_options(parser, args, ("train", "test", "dates_per_example", "epochs", "units"))
 
     train = translation_data.long_dates(args.train, 0, args.dates_per_example)
     test = translation_data.long_dates(args.test, 1, args.dates_per_example)

@@ -37,6 +37,7 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from attention_zoo import zoo  # noqa: E402
+from attention_zoo.experiments.cli_base import check_positive_options  # noqa: E402
 
 
 class BuiltinAdapter(keras.layers.Layer):
@@ -194,17 +195,20 @@ def markdown(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--cases", nargs="+", choices=sorted(CASES), default=list(CASES), help="what to time"
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="examples per step")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the two models")
     parser.add_argument("--steps", type=int, default=20, help="steps per round and model")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps per model")
-    parser.add_argument("--out", default="runs/model_bench")
+    parser.add_argument("--out", default="runs/model_bench", help="folder of the tables")
     args = parser.parse_args(argv)
-    for name in ("batch_size", "rounds", "steps"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
+    check_positive_options(parser, args, ("batch_size", "rounds", "steps"))
     rows = []
     for name in args.cases:
         row = run_case(name, args.batch_size, args.rounds, args.steps, args.warmup)

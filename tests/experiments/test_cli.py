@@ -2,12 +2,13 @@
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
 import pytest
 
-from attention_zoo.experiments import cli
+from attention_zoo.experiments import cli, cli_compare
 
 KR = ["compare", "--model", "kernel_regression"]
 TWO = ["compare", "--model", "text_classifier", "--model", "translator"]
@@ -73,9 +74,9 @@ def test_a_typo_among_two_models_names_the_variant(no_data, capsys, tmp_path):
 
 def test_a_variant_of_one_model_only_is_compared_for_that_model(monkeypatch):
     # `ram` is a vision variant, not a translator one: it is kept for vision alone.
-    assert cli._compare_variants("ram,dot", ["vision", "translator"]) == ["ram", "dot"]
+    assert cli_compare._compare_variants("ram,dot", ["vision", "translator"]) == ["ram", "dot"]
     with pytest.raises(cli.UsageError, match="Unknown variant 'rma'"):
-        cli._compare_variants("rma,dot", ["vision", "translator"])
+        cli_compare._compare_variants("rma,dot", ["vision", "translator"])
 
 
 def test_train_out_is_checked_before_training(no_data, capsys, tmp_path):
@@ -159,6 +160,55 @@ def test_argparse_errors_are_one_line(capsys):
     assert exc.value.code == 2
     line = _one_error_line(capsys)
     assert line.startswith("attention-zoo compare: error: argument --budget-epochs")
+
+
+def _help_options(command, capsys, main=cli.main):
+    """{option: its help, on one line} from `attention-zoo COMMAND --help` (or `main`'s)."""
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--help"])
+    assert exc.value.code == 0
+    section = capsys.readouterr().out.split("\noptions:\n", 1)[1]
+    blocks = re.split(r"\n(?=  -)", section)
+    return {block.split()[0].rstrip(","): " ".join(block.split()) for block in blocks}
+
+
+@pytest.mark.parametrize("command", [[], ["list"], ["train"], ["compare"], ["export"], ["plot"]])
+def test_help_shows_the_default_of_every_option(command, capsys):
+    options = _help_options(command, capsys)
+    assert "-h" in options
+    for name, text in options.items():
+        if name != "-h":
+            assert "default: " in text or text.endswith("(required)"), text
+
+
+def test_help_shows_the_defaults_that_the_command_uses(capsys):
+    compare = _help_options(["compare"], capsys)
+    assert compare["--tuner"].endswith("(default: grid)")
+    assert compare["--out"].endswith("(default: runs/compare)")
+    assert compare["--overwrite"].endswith("(default: off)")
+    full = cli_compare.PRESETS["full"]
+    assert f"default: {full['budget_seconds']} with --preset full" in compare["--budget-seconds"]
+    assert f"{full['executions']} with --preset full" in compare["--executions"]
+    train = _help_options(["train"], capsys)
+    assert train["--epochs"].endswith("(default: 10)")
+    assert train["--out"].endswith("(required)")
+
+
+@pytest.mark.parametrize(
+    "script,bad", [("model_bench", "--rounds"), ("long_dates", "--dates-per-example")]
+)
+def test_the_experiment_scripts_show_their_defaults_and_refuse_bad_counts(script, bad, capsys):
+    import importlib
+
+    main = importlib.import_module(f"attention_zoo.experiments.{script}").main
+    for name, text in _help_options([], capsys, main).items():
+        if name != "-h":
+            assert "(default: " in text, text
+    with pytest.raises(SystemExit) as exc:
+        main([bad, "0"])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]  # after argparse's usage lines
+    assert last.endswith(f"error: {bad} must be a positive integer. Received: {bad}=0"), last
 
 
 def test_the_command_prints_our_lines_only(tmp_path):

@@ -69,6 +69,51 @@ def test_bad_arguments_exit_2_before_training(args, message, capsys, tmp_path):
     assert not (tmp_path / "out" / "trials").exists()
 
 
+# One test for all of them: each would cost more in the Keras clean-up between tests.
+BAD_API_ARGUMENTS = [
+    ("budget_seconds", float("inf")),
+    ("budget_seconds", float("nan")),
+    ("budget_seconds", 0),
+    ("budget_seconds", -5.0),
+    ("budget_seconds", "60"),
+    ("budget_epochs", 0),
+    ("budget_epochs", 2.5),
+    ("budget_epochs", True),
+    ("executions", 0),
+    ("executions", 1.5),
+    ("max_trials", 0),
+    ("max_trials", -1),
+    ("seed", -1),
+    ("seed", 2**32),
+    ("seed", 0.5),
+    ("models", "kernel_regression"),
+    ("models", []),
+    ("variants", "parametric"),
+    ("tuner", "annealing"),
+    ("preset", "huge"),
+    ("data_paths", {"translator": "pairs.txt"}),
+]
+
+
+def test_the_python_api_checks_its_arguments_like_the_command(tmp_path, monkeypatch):
+    from attention_zoo.experiments import compare, tasks
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was loaded for a bad argument")
+
+    for task in tasks.TASKS.values():
+        monkeypatch.setattr(task, "data", no_data)
+    for name, value in BAD_API_ARGUMENTS:
+        kwargs = {"models": ["kernel_regression"], "out": tmp_path / "out", name: value}
+        with pytest.raises(ValueError) as err:
+            compare.compare(**kwargs)
+        message = str(err.value)
+        assert len(message.splitlines()) == 1, message
+        assert message.startswith((f"{name} must be", f"{name} names")), message
+        assert f"Received: {name}={value!r}" in message, message
+        assert not (tmp_path / "out").exists(), (name, value)
+
+
 def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["compare", "--budget-epochs", "many"])
@@ -307,7 +352,7 @@ def test_the_second_seed_reuses_the_model_and_equals_a_fresh_one(tmp_path, monke
     # A trial's second seed trains the first seed's model object, reset to a fresh model's
     # state. RAM samples its glimpse locations from a seed generator, which must be reset
     # too: every seed's result must equal that of a sweep that builds a new model per seed.
-    from attention_zoo.experiments import compare
+    from attention_zoo.experiments import sweep_trial
 
     args = ["compare", "--model", "vision", "--variants", "ram", "--budget-epochs", "1"]
     args += ["--executions", "2"]
@@ -317,7 +362,7 @@ def test_the_second_seed_reuses_the_model_and_equals_a_fresh_one(tmp_path, monke
         return [e["metric"] for e in json.loads(record.read_text())["executions"]]
 
     assert cli.main([*args, "--out", str(tmp_path / "reused")]) == 0
-    monkeypatch.setattr(compare, "REUSE_MODEL", False)
+    monkeypatch.setattr(sweep_trial, "REUSE_MODEL", False)
     assert cli.main([*args, "--out", str(tmp_path / "fresh")]) == 0
     reused, fresh = metrics(tmp_path / "reused"), metrics(tmp_path / "fresh")
     assert reused == fresh

@@ -8,7 +8,7 @@ killed process would. A second tuner on the same directory then resumes.
 import keras_tuner
 import pytest
 
-from attention_zoo.experiments.compare import GridOracle, Sweep, _forget_unsaved_trials
+from attention_zoo.experiments.sweep import GridOracle, Sweep, _forget_unsaved_trials
 from attention_zoo.experiments.tasks import get_task
 
 POINTS = [

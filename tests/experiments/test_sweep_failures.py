@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from attention_zoo.experiments import cli, compare
+from attention_zoo.experiments import cli, compare, leaderboard, sweep_state, sweep_trial
 from attention_zoo.experiments.tasks import get_task
 
 KR = ["compare", "--model", "kernel_regression", "--budget-epochs", "2", "--executions", "1"]
@@ -201,19 +201,19 @@ def test_an_undecodable_state_file_is_named(tmp_path):
     path = tmp_path / "record.json"
     path.write_bytes(b"\xff\xfe{")
     with pytest.raises(compare.DamagedStateError, match=re.escape(str(path))):
-        compare._load_json(path)
+        sweep_state._load_json(path)
 
 
 def test_a_write_cut_short_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "record.json"
-    compare._atomic_write_json(path, {"old": 1})
+    sweep_state._atomic_write_json(path, {"old": 1})
 
     def full(fd):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OSError, match="No space left"):
-        compare._atomic_write_json(path, {"new": 2})
+        sweep_state._atomic_write_json(path, {"new": 2})
     assert json.loads(path.read_text()) == {"old": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["record.json"]  # no temporary left
 
@@ -283,7 +283,7 @@ def test_a_full_disk_as_a_trial_record_is_written_stops_the_sweep(
 ):
     # Not a failed trial (the next would fail the same way), and never a silent one.
     reference, leaderboard = finished
-    write = compare._atomic_write_json
+    write = sweep_state._atomic_write_json
 
     def full(path, obj):
         if path.name == "record.json":
@@ -292,7 +292,7 @@ def test_a_full_disk_as_a_trial_record_is_written_stops_the_sweep(
 
     out = tmp_path / "sweep"
     with monkeypatch.context() as patch:
-        patch.setattr(compare, "_atomic_write_json", full)
+        patch.setattr(sweep_trial, "_atomic_write_json", full)
         assert cli.main([*KR, "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "the disk is full (trial 0000 of kernel_regression)" in err
@@ -313,7 +313,7 @@ def test_a_best_model_cut_short_by_a_full_disk_keeps_the_old_one(finished, tmp_p
             f.write(pathlib.Path(src).read_bytes()[:100])
         raise OSError(errno.ENOSPC, "No space left on device", str(dst))
 
-    monkeypatch.setattr(compare.shutil, "copyfile", copy_half)
+    monkeypatch.setattr(leaderboard.shutil, "copyfile", copy_half)
     assert cli.main([*KR, "--out", str(out)]) == 1
     assert {p: p.read_bytes() for p in (out / "best").rglob("*.keras")} == before
 
@@ -330,7 +330,7 @@ def _hold_lock(out):
         "time.sleep(600)\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(out / compare.LOCK_FILE)],
+        [sys.executable, "-c", code, str(out / sweep_state.LOCK_FILE)],
         stdout=subprocess.PIPE,
         text=True,
         env=os.environ.copy(),
@@ -352,17 +352,17 @@ def test_a_second_compare_on_the_same_out_exits_2_and_a_killed_ones_lock_is_gone
     finally:
         holder.kill()  # SIGKILL: the lock file stays, with the dead process's pid in it
         holder.wait()
-    assert (out / compare.LOCK_FILE).read_text().strip() == str(holder.pid)
-    with compare._locked(out):  # what the resume does first
-        assert (out / compare.LOCK_FILE).read_text().strip() == str(os.getpid())
+    assert (out / sweep_state.LOCK_FILE).read_text().strip() == str(holder.pid)
+    with sweep_state._locked(out):  # what the resume does first
+        assert (out / sweep_state.LOCK_FILE).read_text().strip() == str(os.getpid())
 
 
 def test_distributed_processes_lock_by_tuner_id(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    with compare._locked(tmp_path):
+    with sweep_state._locked(tmp_path):
         monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
-        with compare._locked(tmp_path):  # a worker shares --out with its chief
+        with sweep_state._locked(tmp_path):  # a worker shares --out with its chief
             with pytest.raises(compare.SweepError, match="in use by another"):
-                with compare._locked(tmp_path):  # but not with a second tuner0
+                with sweep_state._locked(tmp_path):  # but not with a second tuner0
                     pass
