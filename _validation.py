@@ -4,6 +4,7 @@ Each check raises `ValueError("<name> must be ... Received: <name>=<value>")` an
 returns the value, converted where that is safe (a NumPy integer to `int`).
 """
 
+import math
 import numbers
 
 
@@ -26,4 +27,15 @@ def check_rate(name, value):
     """Raises ValueError unless `value` is a float in [0, 1), such as a dropout rate."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
         raise ValueError(f"{name} must be a float in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
+def check_positive_number(name, value):
+    """Raises ValueError unless `value` is a finite real number > 0; returns it as a float."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (math.isfinite(value) and value > 0)
+    ):
+        raise ValueError(f"{name} must be a positive number. Received: {name}={value!r}")
     return float(value)
