@@ -45,7 +45,9 @@ MODEL_DIM = 256
 HEADS = 8
 UNITS = 128
 
-# name -> (what it is, the built-in it is compared with or None for a built-in)
+# name -> (what it is, the built-in it is compared with or None for a built-in). Each of
+# ours is built with its `defaults_in_model(MODEL_DIM, HEADS)` (8 heads where it splits
+# heads) plus PAIRED_KWARGS; any other registry name may be run (--variants), unpaired.
 VARIANTS = {
     "keras.MultiHeadAttention": ("keras.layers.MultiHeadAttention(8 heads)", None),
     "multi_head": ("ours, MultiHeadAttention(8 heads, scaled_dot)", "keras.MultiHeadAttention"),
@@ -55,6 +57,9 @@ VARIANTS = {
     "keras.AdditiveAttention": ("keras.layers.AdditiveAttention", None),
     "additive": ("ours, AdditiveAttention(units=128)", "keras.AdditiveAttention"),
 }
+# What our layer of a pair needs to match the size of its built-in (the built-in
+# additive score is a tanh over all D = 256 features: half of them for ours).
+PAIRED_KWARGS = {"additive": {"units": UNITS}}
 DOT_FAMILY = [
     "keras.MultiHeadAttention",
     "multi_head",
@@ -74,6 +79,11 @@ def _plan(quick):
     plan += [(v, 2, 1024) for v in ADDITIVE] + [(v, 8, 4096) for v in ADDITIVE]
     plan += [(v, 1, t) for t in (4096, 16384) for v in DOT_FAMILY]
     return plan
+
+
+def _reference(variant):
+    """The built-in `variant` is compared with; None for a built-in or an unpaired variant."""
+    return VARIANTS.get(variant, (None, None))[1]
 
 
 def _estimated_gb(variant, batch, length):
@@ -143,7 +153,8 @@ def _make_layer(variant, seq_len, dtype=None, mask=None):
         layer.build([shape, shape])
         return layer, lambda x: (([x, x],), {} if mask is None else {"mask": [None, mask]})
     else:
-        kwargs = {"multi_head": {"num_heads": HEADS}, "additive": {"units": UNITS}}.get(variant, {})
+        kwargs = layers.get_class(variant).defaults_in_model(MODEL_DIM, HEADS)
+        kwargs.update(PAIRED_KWARGS.get(variant, {}))
         layer = layers.get(variant, **kwargs, **policy)
         layer.build(shape, shape)
     return layer, lambda x: ((x, x), {} if mask is None else {"value_mask": mask})
@@ -368,7 +379,7 @@ def run_device(plan, repeats, timeout):
         result = _run_config(spec, "jax", timeout)
         results[(variant, dtype, batch, length, masked)] = result
         print(result.get("error") or f"{result['ms']:.2f} ms on {result['device']}")
-        reference = VARIANTS[variant][1]
+        reference = _reference(variant)
         ref = results.get((reference, dtype, batch, length, masked), {}) if reference else {}
         rows.append(_device_row(variant, dtype, batch, length, masked, result, reference, ref))
     return rows
@@ -446,7 +457,7 @@ def run(plan, backend, jit_modes, repeats, max_gb, timeout, paired=0):
                 result = _run_config(spec, backend, timeout)
             results[(variant, batch, length)] = result
             print(result.get("error") or f"{result['ms']:.1f} ms, {result['peak_gb']:.2f} GB")
-            reference = VARIANTS[variant][1]
+            reference = _reference(variant)
             ref = results.get((reference, batch, length), {}) if reference else {}
             if paired and ref and "error" not in ref and "error" not in result:
                 print(f"    paired with {reference}, {paired} rounds ...", end=" ", flush=True)
@@ -520,7 +531,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-gb", type=float, default=None, help="stop a child above this RSS")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
-    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=None)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help=f"of {', '.join(VARIANTS)} or any registry name (run at the plan's sizes, unpaired)",
+    )
     parser.add_argument("--lengths", nargs="+", type=int, default=None)
     parser.add_argument(
         "--batch", type=int, default=None, help="run the chosen configurations at this batch size"
@@ -586,7 +602,11 @@ def _select(plan, args, parser, batch_at, length_at):
     the batch size and its `length_at`-th the length.
     """
     if args.variants:
+        _check_variants(args.variants, parser)
+        sizes = list(dict.fromkeys(p[1:] for p in plan))
+        planned = {p[0] for p in plan}
         plan = [p for p in plan if p[0] in args.variants]
+        plan += [(v, *size) for v in args.variants if v not in planned for size in sizes]
     if args.lengths:
         plan = [p for p in plan if p[length_at] in args.lengths]
     if args.batch is not None:
@@ -594,6 +614,18 @@ def _select(plan, args, parser, batch_at, length_at):
             parser.error(f"--batch must be a positive integer. Received: --batch={args.batch}")
         plan = list(dict.fromkeys((*p[:batch_at], args.batch, *p[batch_at + 1 :]) for p in plan))
     return plan
+
+
+def _check_variants(names, parser):
+    from attention_zoo import layers
+
+    known = [*VARIANTS, *layers.available()]
+    for name in names:
+        if name not in known:
+            parser.error(
+                f"--variants takes names of {', '.join(dict.fromkeys(known))}. "
+                f"Received: --variants {name}"
+            )
 
 
 def _write(stem, rows, table, columns):

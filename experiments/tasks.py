@@ -60,28 +60,24 @@ class Task:
     def declare(self, hp, variants, preset="quick"):
         """Declares the variant and the hyperparameters that exist only for some variants.
 
-        `units` exists only for `additive` and `heads` only for `multi_head`; the
-        quick preset fixes them to one value each so that its grid is one trial per
-        variant. Returns the chosen variant.
+        Each attention variant's `search_space` (constructor argument -> choices)
+        becomes hyperparameters of that name, active only for that variant; the
+        quick preset takes the first choice of each, so that its grid is one trial
+        per variant. Returns the chosen variant.
         """
         variant = hp.Choice("variant", list(variants))
-        quick = preset == "quick"
-        if "additive" in variants:
-            with hp.conditional_scope("variant", ["additive"]):
-                hp.Choice("units", [16] if quick else [16, 64])
-        if "multi_head" in variants:
-            with hp.conditional_scope("variant", ["multi_head"]):
-                hp.Choice("heads", [2] if quick else [2, 4])
+        for name in variants:
+            space = _search_space(name)
+            if space:
+                with hp.conditional_scope("variant", [name]):
+                    for arg, choices in space.items():
+                        hp.Choice(arg, list(choices[:1] if preset == "quick" else choices))
         return variant
 
     @staticmethod
     def score_kwargs(hp, variant):
         """The arguments of the attention layer that the hyperparameters set."""
-        if variant == "additive":
-            return {"units": hp.get("units")}
-        if variant == "multi_head":
-            return {"num_heads": hp.get("heads")}
-        return {}
+        return {arg: hp.get(arg) for arg in _search_space(variant)}
 
     def data(self, preset, seed, path=None):
         """Returns {"train": (x, y), "val": (x, y)} for the preset."""
@@ -112,6 +108,13 @@ class Task:
     def overview(self, models, data, path):
         """One picture of the best model of every variant together; False if the task has none."""
         return False
+
+
+def _search_space(variant):
+    """The variant's tuner search space; {} for a name that is not an attention layer."""
+    if variant not in layers.available():
+        return {}
+    return layers.get_class(variant).search_space
 
 
 @register_task

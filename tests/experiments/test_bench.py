@@ -126,3 +126,33 @@ def test_device_mode_runs_under_jax_only(capsys):
         bench.main(["--device", "--backend", "tensorflow"])
     assert exit_info.value.code == 2
     assert "--device runs under JAX. Received: --backend=tensorflow" in capsys.readouterr().err
+
+
+def test_any_registry_variant_runs_unpaired_at_the_plans_sizes(tmp_path):
+    # "dot" has no built-in of its own: it runs alone, with no ratio.
+    bench.main(
+        [
+            *("--quick", "--jit", "off", "--repeats", "1", "--backend", "tensorflow"),
+            *("--variants", "dot", "--lengths", "128", "--batch", "2", "--out", str(tmp_path)),
+        ]
+    )
+    with open(tmp_path / "bench_tensorflow_jit-off.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["variant"], row["B"], row["T"], row["vs"]) == ("dot", "2", "128", "")
+    assert float(row["ms fwd+bwd"]) > 0 and row["time ratio"] == ""
+
+
+def test_unknown_variants_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--quick", "--variants", "scaled_dot", "nope"])
+    assert exit_info.value.code == 2
+    assert "Received: --variants nope" in capsys.readouterr().err
+
+
+def test_paths_bench_refuses_a_score_that_is_not_a_matmul(capsys):
+    from attention_zoo.experiments import paths_bench
+
+    with pytest.raises(SystemExit) as exit_info:
+        paths_bench.main(["--variant", "additive"])
+    assert exit_info.value.code == 2
+    assert "--variant must be a variant with a matmul score" in capsys.readouterr().err
