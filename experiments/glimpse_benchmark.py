@@ -251,7 +251,7 @@ def _summarise_files(paths, out_dir):
     _write_summary(rows, datasets, names, out_dir)
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA))
     parser.add_argument("--budget-seconds", type=float, default=120.0, help="CPU s per run")
@@ -273,7 +273,11 @@ def main(argv=None):
         help="a glimpse_benchmark_runs.csv: stop each run after the mean steps its model had on "
         "its dataset there, instead of after --budget-seconds",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.from_runs:
