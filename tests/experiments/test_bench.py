@@ -130,18 +130,18 @@ def test_device_mode_runs_under_jax_only(capsys):
     assert "--device runs under JAX. Received: --backend=tensorflow" in capsys.readouterr().err
 
 
-def test_any_registry_variant_runs_unpaired_at_the_plans_sizes(tmp_path):
-    # "dot" has no built-in of its own: it runs alone, with no ratio.
-    bench.main(
-        [
-            *("--quick", "--jit", "off", "--repeats", "1", "--backend", "tensorflow"),
-            *("--variants", "dot", "--lengths", "128", "--batch", "2", "--out", str(tmp_path)),
-        ]
-    )
-    with open(tmp_path / "bench_tensorflow_jit-off.csv") as f:
-        (row,) = list(csv.DictReader(f))
-    assert (row["variant"], row["B"], row["T"], row["vs"]) == ("dot", "2", "128", "")
-    assert float(row["ms fwd+bwd"]) > 0 and row["time ratio"] == ""
+def test_any_registry_variant_runs_unpaired_at_the_plans_sizes():
+    # "dot" has no built-in of its own: it runs at every size of the plan, alone.
+    import argparse
+
+    from attention_zoo.experiments import _bench_common
+
+    args = argparse.Namespace(variants=["scaled_dot", "dot"], lengths=[128], batch=None)
+    plan = _bench_common._select(bench._plan(True), args, None, batch_at=1, length_at=2)
+    assert plan == [("scaled_dot", 8, 128), ("dot", 8, 128)]
+    assert bench._reference("dot") is None and bench._reference("scaled_dot") == "keras.Attention"
+    layer, call_args = _bench_common._make_layer("dot", 16)
+    assert type(layer).__name__ == "DotAttention" and layer.built
 
 
 def test_unknown_variants_are_refused(capsys):
