@@ -35,7 +35,10 @@ def test_pooling_shapes_weights_and_masks(score, rng):
         assert np.all(out[2] == 0)
 
 
-@pytest.mark.parametrize("score", SCORES)
+# Training and a .keras file go through the pooling layer the same way whatever the
+# score (each score's own file round trip and fit step are in test_layer_contract):
+# the default score, and one whose score_kwargs must survive the file.
+@pytest.mark.parametrize("score", ["mlp", "additive"])
 def test_pooling_keras_mask_save_and_fit(score, rng, tmp_path):
     ids = rng.integers(1, 30, size=(32, 9))
     ids[:, 6:] = 0
@@ -48,14 +51,11 @@ def test_pooling_keras_mask_save_and_fit(score, rng, tmp_path):
     before = model.evaluate(ids, labels, verbose=0)
     model.fit(ids, labels, epochs=3, batch_size=32, verbose=0)
     assert model.evaluate(ids, labels, verbose=0) < before
-    # Padded positions do not matter: change them and the prediction stays.
-    noisy = ids.copy()
-    noisy[:, 6:] = 0
     expected = model.predict(ids, verbose=0)
     path = tmp_path / "pool.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded.predict(noisy, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(ids, verbose=0), expected, rtol=1e-5, atol=1e-6)
     assert loaded.get_layer("pool").get_config() == model.get_layer("pool").get_config()
 
 
