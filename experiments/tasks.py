@@ -59,7 +59,9 @@ class Task:
         Each attention variant's `search_space` (constructor argument -> choices)
         becomes hyperparameters of that name, active only for that variant; the
         quick preset takes the first choice of each, so that its grid is one trial
-        per variant. Returns the chosen variant.
+        per variant. Returns the chosen variant. (Sweeps saved before this named
+        multi_head's argument `heads`: resumed, they keep every finished trial
+        and train multi_head once more under `num_heads`.)
         """
         variant = hp.Choice("variant", list(variants))
         for name in variants:
