@@ -31,38 +31,29 @@ not the process's resident set, which says nothing about a GPU's memory.
 """
 
 import argparse
-import csv
 import json
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-MODEL_DIM = 256
-HEADS = 8
-UNITS = 128
-
-# name -> (what it is, the built-in it is compared with or None for a built-in)
-VARIANTS = {
-    "keras.MultiHeadAttention": ("keras.layers.MultiHeadAttention(8 heads)", None),
-    "multi_head": ("ours, MultiHeadAttention(8 heads, scaled_dot)", "keras.MultiHeadAttention"),
-    "keras.Attention": ("keras.layers.Attention(use_scale=True)", None),
-    "scaled_dot": ("ours, ScaledDotAttention", "keras.Attention"),
-    "keras.ops.dot_product_attention": ("keras.ops.dot_product_attention, 8 heads", None),
-    "keras.AdditiveAttention": ("keras.layers.AdditiveAttention", None),
-    "additive": ("ours, AdditiveAttention(units=128)", "keras.AdditiveAttention"),
-}
-DOT_FAMILY = [
-    "keras.MultiHeadAttention",
-    "multi_head",
-    "keras.Attention",
-    "scaled_dot",
-    "keras.ops.dot_product_attention",
-]
-ADDITIVE = ["keras.AdditiveAttention", "additive"]
+from attention_zoo.experiments._bench_common import (
+    ADDITIVE,
+    COLUMNS,
+    DOT_FAMILY,
+    HEADS,
+    MODEL_DIM,
+    VARIANTS,
+    _make_layer,
+    _reference,
+    _run_config,
+    _select,
+    _status_kb,
+    _write,
+    format_markdown,
+)
+from attention_zoo.experiments.bench_device import _device_child, _main_device
 
 
 def _plan(quick):
@@ -89,14 +80,6 @@ def _estimated_gb(variant, batch, length):
 
 
 # ------------------------------------------------------------------- child
-def _status_kb(field, path="/proc/self/status"):
-    with open(path) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in {path}")
-
-
 def _watch_memory(limit_gb):
     """Ends the process (exit 3) as soon as its resident set passes `limit_gb`."""
 
@@ -108,45 +91,6 @@ def _watch_memory(limit_gb):
             time.sleep(0.02)
 
     threading.Thread(target=watch, daemon=True).start()
-
-
-def _make_layer(variant, seq_len, dtype=None, mask=None):
-    """The layer (None for a plain function) and a map x -> (call args, call kwargs).
-
-    `dtype` is a dtype policy name (None: the global one); `mask`, a (B, T)
-    boolean key padding mask, is passed the way each layer takes it.
-    """
-    import keras
-
-    from attention_zoo import layers
-
-    shape = (None, seq_len, MODEL_DIM)
-    policy = {} if dtype is None else {"dtype": dtype}
-    if variant == "keras.ops.dot_product_attention":
-
-        def attend(x):
-            heads = keras.ops.reshape(x, (x.shape[0], seq_len, HEADS, MODEL_DIM // HEADS))
-            padding = None if mask is None else mask[:, None, None, :]
-            out = keras.ops.dot_product_attention(heads, heads, heads, mask=padding)
-            return keras.ops.reshape(out, x.shape)
-
-        return None, attend
-    if variant == "keras.MultiHeadAttention":
-        layer = keras.layers.MultiHeadAttention(HEADS, MODEL_DIM // HEADS, **policy)
-        layer.build(shape, shape)
-    elif variant in ("keras.Attention", "keras.AdditiveAttention"):
-        layer = (
-            keras.layers.Attention(use_scale=True, **policy)
-            if variant == "keras.Attention"
-            else keras.layers.AdditiveAttention(**policy)
-        )
-        layer.build([shape, shape])
-        return layer, lambda x: (([x, x],), {} if mask is None else {"mask": [None, mask]})
-    else:
-        kwargs = {"multi_head": {"num_heads": HEADS}, "additive": {"units": UNITS}}.get(variant, {})
-        layer = layers.get(variant, **kwargs, **policy)
-        layer.build(shape, shape)
-    return layer, lambda x: ((x, x), {} if mask is None else {"value_mask": mask})
 
 
 def _tf_step(layer, call_args, jit):
@@ -261,160 +205,7 @@ def _child(spec):
     print(f"RESULT {json.dumps(result)}", flush=True)
 
 
-# ------------------------------------------------------------------ device
-def _device_plan(quick):
-    """(variant, dtype policy, B, T, masked) of `--device`: the table of issue 14."""
-    if quick:
-        pair = ("keras.MultiHeadAttention", "multi_head")
-        return [
-            (v, d, 2, 128, m)
-            for d in ("float32", "mixed_bfloat16")
-            for m in (False, True)
-            for v in pair
-        ]
-    plan, pair = [], ("keras.MultiHeadAttention", "multi_head")
-    for dtype in ("float32", "mixed_bfloat16"):
-        for batch, length in ((8, 256), (8, 1024), (8, 4096), (1, 16384)):
-            plan += [(v, dtype, batch, length, False) for v in pair]
-    plan += [(v, "mixed_bfloat16", 8, 1024, True) for v in pair]
-    plan += [(v, "float32", 8, 1024, False) for v in ("keras.Attention", "scaled_dot")]
-    plan += [(v, "float32", 8, t, False) for t in (1024, 4096) for v in ADDITIVE]
-    return plan
-
-
-def _device_child(spec):
-    """One configuration under JAX: compile time, median step time, XLA's compiled memory."""
-    import jax
-    import jax.numpy as jnp
-    import keras
-    import numpy as np
-
-    keras.utils.set_random_seed(0)
-    batch, length = spec["batch"], spec["length"]
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(batch, length, MODEL_DIM)).astype("float32"))
-    mask = None
-    if spec["masked"]:  # each example keeps a random 50 to 100 % of its keys
-        lengths = rng.integers(length // 2, length + 1, size=batch)
-        mask = jnp.asarray(np.arange(length)[None, :] < lengths[:, None])
-    layer, call_args = _make_layer(spec["variant"], length, spec["dtype"], mask)
-    if layer is None:
-        weights, non_trainable = [], []
-
-        def loss(weights, x):
-            return jnp.sum(jnp.square(call_args(x).astype("float32")))
-    else:
-        weights = [v.value for v in layer.trainable_variables]
-        non_trainable = [v.value for v in layer.non_trainable_variables]
-
-        def loss(weights, x):
-            args, kwargs = call_args(x)
-            out, _ = layer.stateless_call(weights, non_trainable, *args, **kwargs)
-            return jnp.sum(jnp.square(out.astype("float32")))
-
-    start = time.perf_counter()
-    compiled = jax.jit(jax.value_and_grad(loss, argnums=(0, 1))).lower(weights, x).compile()
-    compile_s = time.perf_counter() - start
-    memory = compiled.memory_analysis()
-    memory_gb = None
-    if memory is not None:
-        memory_gb = (memory.temp_size_in_bytes + memory.output_size_in_bytes) / 2**30
-    jax.block_until_ready(compiled(weights, x))  # warm-up
-    times = []
-    for _ in range(spec["repeats"]):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(weights, x))
-        times.append(1000 * (time.perf_counter() - start))
-    result = {
-        "ms": statistics.median(times),
-        "compile_s": compile_s,
-        "memory_gb": memory_gb,
-        "device": jax.devices()[0].device_kind,
-    }
-    print(f"RESULT {json.dumps(result)}", flush=True)
-
-
-DEVICE_COLUMNS = [
-    "variant",
-    "dtype",
-    "B",
-    "T",
-    "mask",
-    "ms fwd+bwd",
-    "compile s",
-    "XLA memory GB",
-    "vs",
-    "time ratio",
-    "memory ratio",
-    "compile ratio",
-]
-
-
-def run_device(plan, repeats, timeout):
-    """Every configuration of `plan` in its own JAX subprocess; one row dict each."""
-    rows, results = [], {}
-    for index, (variant, dtype, batch, length, masked) in enumerate(plan, 1):
-        label = f"[{index}/{len(plan)}] {variant} {dtype} B={batch} T={length}"
-        print(label + (" masked" if masked else "") + " ...", end=" ", flush=True)
-        spec = {
-            "device": True,
-            "variant": variant,
-            "dtype": dtype,
-            "batch": batch,
-            "length": length,
-            "masked": masked,
-            "repeats": repeats,
-        }
-        result = _run_config(spec, "jax", timeout)
-        results[(variant, dtype, batch, length, masked)] = result
-        print(result.get("error") or f"{result['ms']:.2f} ms on {result['device']}")
-        reference = VARIANTS[variant][1]
-        ref = results.get((reference, dtype, batch, length, masked), {}) if reference else {}
-        rows.append(_device_row(variant, dtype, batch, length, masked, result, reference, ref))
-    return rows
-
-
-def _device_row(variant, dtype, batch, length, masked, result, reference, ref):
-    ok = "error" not in result
-    memory = result.get("memory_gb")
-    both = ok and ref and "error" not in ref
-
-    def ratio(key):
-        if not (reference and both) or result.get(key) is None or not ref.get(key):
-            return ""
-        return f"{result[key] / ref[key]:.2f}"
-
-    return {
-        "variant": variant,
-        "dtype": dtype,
-        "B": batch,
-        "T": length,
-        "mask": "value_mask" if masked else "",
-        "ms fwd+bwd": f"{result['ms']:.2f}" if ok else result["error"],
-        "compile s": f"{result['compile_s']:.1f}" if ok else "",
-        "XLA memory GB": "" if memory is None else f"{memory:.3f}",
-        "vs": reference or "",
-        "time ratio": ratio("ms"),
-        "memory ratio": ratio("memory_gb"),
-        "compile ratio": ratio("compile_s"),
-    }
-
-
 # ------------------------------------------------------------------ parent
-def _run_config(spec, backend, timeout):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, "-m", "attention_zoo.experiments.bench", "--child", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"over {timeout} s"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    return {"error": f"exit {proc.returncode}: {tail[0][:120]}"}
-
-
 def run(plan, backend, jit_modes, repeats, max_gb, timeout, paired=0):
     """Runs every configuration in its own subprocess; returns one row dict per run.
 
@@ -446,7 +237,7 @@ def run(plan, backend, jit_modes, repeats, max_gb, timeout, paired=0):
                 result = _run_config(spec, backend, timeout)
             results[(variant, batch, length)] = result
             print(result.get("error") or f"{result['ms']:.1f} ms, {result['peak_gb']:.2f} GB")
-            reference = VARIANTS[variant][1]
+            reference = _reference(variant)
             ref = results.get((reference, batch, length), {}) if reference else {}
             if paired and ref and "error" not in ref and "error" not in result:
                 print(f"    paired with {reference}, {paired} rounds ...", end=" ", flush=True)
@@ -491,27 +282,6 @@ def _paired(result):
     return f"{result['paired_ratio']:.2f} ({result['paired_q1']:.2f}-{result['paired_q3']:.2f})"
 
 
-COLUMNS = [
-    "variant",
-    "B",
-    "T",
-    "mode",
-    "ms fwd+bwd",
-    "peak GB",
-    "vs",
-    "time ratio",
-    "memory ratio",
-    "paired ratio",
-]
-
-
-def format_markdown(rows, columns=COLUMNS):
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
-    return "\n".join(lines)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="T = 128 and 512 only")
@@ -520,7 +290,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-gb", type=float, default=None, help="stop a child above this RSS")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
-    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=None)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help=f"of {', '.join(VARIANTS)} or any registry name (run at the plan's sizes, unpaired)",
+    )
     parser.add_argument("--lengths", nargs="+", type=int, default=None)
     parser.add_argument(
         "--batch", type=int, default=None, help="run the chosen configurations at this batch size"
@@ -564,46 +339,6 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"bench_{backend}" if backend == "jax" else out / f"bench_{backend}_jit-{args.jit}"
     _write(stem, rows, table, COLUMNS)
-
-
-def _main_device(args, parser):
-    if args.backend not in (None, "jax"):
-        parser.error(f"--device runs under JAX. Received: --backend={args.backend}")
-    plan = _select(_device_plan(args.quick), args, parser, batch_at=2, length_at=3)
-    print(f"device mode (JAX), model size {MODEL_DIM}, {HEADS} heads")
-    rows = run_device(plan, args.repeats, args.timeout)
-    table = format_markdown(rows, DEVICE_COLUMNS)
-    print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write(out / "bench_device", rows, table, DEVICE_COLUMNS)
-
-
-def _select(plan, args, parser, batch_at, length_at):
-    """The configurations of `plan` that --variants and --lengths keep, at --batch if given.
-
-    Each configuration is a tuple whose first item is the variant, its `batch_at`-th
-    the batch size and its `length_at`-th the length.
-    """
-    if args.variants:
-        plan = [p for p in plan if p[0] in args.variants]
-    if args.lengths:
-        plan = [p for p in plan if p[length_at] in args.lengths]
-    if args.batch is not None:
-        if args.batch <= 0:
-            parser.error(f"--batch must be a positive integer. Received: --batch={args.batch}")
-        plan = list(dict.fromkeys((*p[:batch_at], args.batch, *p[batch_at + 1 :]) for p in plan))
-    return plan
-
-
-def _write(stem, rows, table, columns):
-    """`stem`.csv (the rows) and `stem`.md (the table)."""
-    with open(stem.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    stem.with_suffix(".md").write_text(table + "\n")
-    print(f"Wrote {stem}.csv and {stem}.md")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ PAPER = {  # Mnih et al. (2014), Table 2, test error in %.
     ("cluttered", "cnn"): 8.09,
 }
 TRAIN, TEST = slice(0, 8000), slice(8000, 10000)
+SOFT_UNITS, SOFT_HEADS = 64, 4  # the soft-glimpse model's size, and heads where a layer splits them
 
 
 def model_names():
@@ -45,6 +46,7 @@ def build_model(name, image_shape, seed):
     """The configuration of each benchmarked model on (60, 60, 1) canvases."""
     import keras
 
+    from attention_zoo import layers
     from attention_zoo.zoo import ConvNetClassifier, RecurrentAttentionModel, SoftGlimpseClassifier
 
     keras.utils.set_random_seed(seed)
@@ -60,9 +62,13 @@ def build_model(name, image_shape, seed):
         )
     if name.startswith("soft_"):
         attention = name[len("soft_") :]
-        kwargs = {"num_heads": 4} if attention == "multi_head" else {}
+        kwargs = layers.get_class(attention).defaults_in_model(SOFT_UNITS, SOFT_HEADS)
         return SoftGlimpseClassifier(
-            image_shape=image_shape, attention=attention, attention_kwargs=kwargs, num_steps=3
+            image_shape=image_shape,
+            attention=attention,
+            attention_kwargs=kwargs,
+            units=SOFT_UNITS,
+            num_steps=3,
         )
     if name == "cnn":
         return ConvNetClassifier(image_shape=image_shape)
@@ -248,7 +254,7 @@ def _summarise_files(paths, out_dir):
     _write_summary(rows, datasets, names, out_dir)
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA))
     parser.add_argument("--budget-seconds", type=float, default=120.0, help="CPU s per run")
@@ -270,7 +276,11 @@ def main(argv=None):
         help="a glimpse_benchmark_runs.csv: stop each run after the mean steps its model had on "
         "its dataset there, instead of after --budget-seconds",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.from_runs:

@@ -7,13 +7,17 @@ tiles of heads or on whole tensors: `implementation="tiles"` or
 and times a forward + backward step of each in alternating rounds (the order
 reverses every other round). It prints the median time of each and the
 median of the per-round ratios against `tf.function` with tiles. TensorFlow
-backend, CPU; self-attention on (B, T, D) inputs, 8 heads for `multi_head`.
+backend, CPU; self-attention on (B, T, D) inputs, 8 heads for a layer that
+splits heads (its `defaults_in_model(D, 8)`). Any variant whose score is a
+matmul (`score_is_matmul()`) can be timed.
 """
 
 import argparse
 import os
 import statistics
 import time
+
+HEADS = 8
 
 
 def _step(layer, x, jit):
@@ -42,7 +46,7 @@ def run(variant, length, batch, dim, rounds):
     steps = {}
     for jit in (False, True):
         for tiles in (True, False):
-            kwargs = {"num_heads": 8} if variant == "multi_head" else {}
+            kwargs = layers.get_class(variant).defaults_in_model(dim, HEADS)
             implementation = "tiles" if tiles else "own_backward"
             layer = layers.get(variant, implementation=implementation, **kwargs)
             name = f"{'XLA' if jit else 'tf.function'}, {'tiles' if tiles else 'whole tensors'}"
@@ -65,9 +69,21 @@ def run(variant, length, batch, dim, rounds):
     }
 
 
+def _check_variant(parser, variant):
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from attention_zoo import layers
+
+    matmul = [n for n in layers.available() if layers.get(n).score_is_matmul()]
+    if variant not in matmul:
+        parser.error(
+            "--variant must be a variant with a matmul score, one of "
+            f"{', '.join(matmul)}. Received: --variant={variant}"
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", default="multi_head", choices=["multi_head", "scaled_dot"])
+    parser.add_argument("--variant", default="multi_head", help="a variant with a matmul score")
     parser.add_argument("--length", type=int, default=1024)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--dim", type=int, default=256, help="model size D")
@@ -77,6 +93,7 @@ def main(argv=None):
         value = getattr(args, arg)
         if value <= 0:
             parser.error(f"--{arg} must be a positive integer. Received: --{arg}={value}")
+    _check_variant(parser, args.variant)
     results = run(args.variant, args.length, args.batch, args.dim, args.rounds)
     print(f"{args.variant}, B = {args.batch}, T = {args.length}, D = {args.dim}")
     print("| path | ms fwd+bwd | paired ratio vs tf.function, tiles |")

@@ -5,18 +5,14 @@ hyperparameters exist for which variant, how to build a compiled model from
 hyperparameters, and how to draw what a trained model attends to.
 """
 
-import os
 import pathlib
-import socket
-import threading
-import urllib.parse
-import urllib.request
 
 import keras
 import numpy as np
 
 from attention_zoo import layers, zoo
 from attention_zoo.experiments import plots
+from attention_zoo.experiments._task_data import _TED, _check_tfds, _generated_only, _real_texts
 from attention_zoo.zoo import text_data
 
 TASKS = {}
@@ -60,28 +56,26 @@ class Task:
     def declare(self, hp, variants, preset="quick"):
         """Declares the variant and the hyperparameters that exist only for some variants.
 
-        `units` exists only for `additive` and `heads` only for `multi_head`; the
-        quick preset fixes them to one value each so that its grid is one trial per
-        variant. Returns the chosen variant.
+        Each attention variant's `search_space` (constructor argument -> choices)
+        becomes hyperparameters of that name, active only for that variant; the
+        quick preset takes the first choice of each, so that its grid is one trial
+        per variant. Returns the chosen variant. (Sweeps saved before this named
+        multi_head's argument `heads`: resumed, they keep every finished trial
+        and train multi_head once more under `num_heads`.)
         """
         variant = hp.Choice("variant", list(variants))
-        quick = preset == "quick"
-        if "additive" in variants:
-            with hp.conditional_scope("variant", ["additive"]):
-                hp.Choice("units", [16] if quick else [16, 64])
-        if "multi_head" in variants:
-            with hp.conditional_scope("variant", ["multi_head"]):
-                hp.Choice("heads", [2] if quick else [2, 4])
+        for name in variants:
+            space = _search_space(name)
+            if space:
+                with hp.conditional_scope("variant", [name]):
+                    for arg, choices in space.items():
+                        hp.Choice(arg, list(choices[:1] if preset == "quick" else choices))
         return variant
 
     @staticmethod
     def score_kwargs(hp, variant):
         """The arguments of the attention layer that the hyperparameters set."""
-        if variant == "additive":
-            return {"units": hp.get("units")}
-        if variant == "multi_head":
-            return {"num_heads": hp.get("heads")}
-        return {}
+        return {arg: hp.get(arg) for arg in _search_space(variant)}
 
     def data(self, preset, seed, path=None):
         """Returns {"train": (x, y), "val": (x, y)} for the preset."""
@@ -112,6 +106,13 @@ class Task:
     def overview(self, models, data, path):
         """One picture of the best model of every variant together; False if the task has none."""
         return False
+
+
+def _search_space(variant):
+    """The variant's tuner search space; {} for a name that is not an attention layer."""
+    if variant not in layers.available():
+        return {}
+    return layers.get_class(variant).search_space
 
 
 @register_task
@@ -222,82 +223,6 @@ class TextClassifierTask(Task):
             return review, "a generated review of the quick task, all in the model's vocabulary"
         words = model.get_vocabulary()[2:][: min(12, model.sequence_length)]
         return " ".join(words), f"the first {len(words)} words of the model's vocabulary"
-
-
-def _generated_only(path):
-    if path is not None:
-        raise ValueError(f"--data needs --preset full. Received: --data={path}")
-
-
-def _real_texts(path, length, seed):
-    """Texts for the full preset: a user's CSV/TSV (`--data`), else imdb_reviews (tfds)."""
-    if path is not None:
-        texts, labels, class_names = text_data.load_text_file(path)
-        order = np.random.default_rng(seed).permutation(len(texts))
-        texts = [texts[i] for i in order]
-        labels = labels[order]
-        cut = int(0.8 * len(texts))
-        train, val = (texts[:cut], labels[:cut]), (texts[cut:], labels[cut:])
-    else:
-        _check_tfds("imdb_reviews", "train", "text_classifier")
-        train = text_data.load_imdb_reviews("train", download=True)
-        val = text_data.load_imdb_reviews("test", download=True)
-        class_names = ["negative", "positive"]
-    vectorizer = keras.layers.TextVectorization(max_tokens=20000)
-    vectorizer.adapt(train[0])
-    return train, val, vectorizer.get_vocabulary()[2:], [str(n) for n in class_names]
-
-
-# tensorflow-datasets tries its own mirror on Google Cloud Storage before a dataset's
-# source, so a machine that cannot reach it is taken as offline.
-_DOWNLOAD_SERVERS = (("storage.googleapis.com", 443),)
-_TED = "ted_hrlr_translate/pt_to_en"
-
-
-def _online(servers=_DOWNLOAD_SERVERS, timeout=5.0):
-    """Whether one of `servers` (or the proxy of the environment) takes a connection in time.
-
-    Each probe runs in its own thread, so that a name lookup that hangs offline
-    cannot hold the command for longer than `timeout` seconds.
-    """
-    proxy = urllib.request.getproxies().get("https") or urllib.request.getproxies().get("http")
-    if proxy:
-        parsed = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        servers = ((parsed.hostname, parsed.port or 80),)
-    answered = threading.Event()
-
-    def probe(host, port):
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            answered.set()
-        except OSError:
-            pass
-
-    for server in servers:
-        threading.Thread(target=probe, args=server, daemon=True).start()
-    return answered.wait(timeout)
-
-
-def _check_tfds(name, split, model):
-    """Fails at once, with what to do, when tfds would have to download `name` but cannot.
-
-    tfds retries a download for minutes before it gives up; the full preset should
-    tell an offline user in seconds to prepare the data elsewhere or pass --data.
-    """
-    import tensorflow_datasets as tfds
-
-    try:
-        tfds.load(name, split=split, download=False)  # only opens the prepared files
-        return
-    except AssertionError:  # tfds' "could not find data in <data_dir>"
-        if _online():
-            return  # the loader downloads it
-    data_dir = os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
-    raise ValueError(
-        f"tensorflow-datasets has not prepared {name} in {data_dir} and this machine is "
-        f"offline. Prepare it on a machine that is online (`tfds build {name}`) and copy "
-        f"{data_dir} here (or point TFDS_DATA_DIR at it), or pass --data {model}=PATH."
-    )
 
 
 @register_task

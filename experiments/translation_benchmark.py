@@ -304,7 +304,7 @@ def _write_outputs(rows, args, out):
         writer.writerows(summary)
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/fra-eng/fra.txt")
     parser.add_argument(
@@ -334,6 +334,11 @@ def main(argv=None):
         default=None,
         help="only merge these runs.csv files into OUT's runs.csv and summary (no training)",
     )
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

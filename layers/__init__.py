@@ -8,6 +8,7 @@ from attention_zoo.layers.additive_attention import AdditiveAttention
 from attention_zoo.layers.attention_pooling import AttentionPooling
 from attention_zoo.layers.base_attention import BaseAttention
 from attention_zoo.layers.bilinear_attention import BilinearAttention
+from attention_zoo.layers.cosine_attention import CosineAttention
 from attention_zoo.layers.dot_attention import DotAttention
 from attention_zoo.layers.gaussian_kernel_attention import GaussianKernelAttention
 from attention_zoo.layers.mlp_attention import MLPAttention
@@ -19,6 +20,7 @@ __all__ = [
     "AttentionPooling",
     "BaseAttention",
     "BilinearAttention",
+    "CosineAttention",
     "DotAttention",
     "GaussianKernelAttention",
     "MLPAttention",

@@ -5,24 +5,27 @@ import numpy as np
 
 from attention_zoo import layers
 
-# Constructor arguments per registry name; a name without an entry is built with
-# its defaults, so a new registry entry is tested without touching the tests.
-LAYER_KWARGS = {
-    "additive": {"units": 6},
-    "multi_head": {"num_heads": 2},
-}
+# What the tests need to know about a variant is on its class (STYLE.md rule 12):
+# `test_kwargs` (small constructor arguments), `requires_same_dim`, `splits_heads`.
+# So a new registry entry is tested without touching the tests.
+
+
+def splits_heads(name):
+    """Whether the layer projects and splits heads itself (then it has an output projection)."""
+    return layers.get_class(name).splits_heads
+
 
 # Multi-head layers with every single-head score inside.
-MULTI_HEAD_SCORES = [name for name in layers.available() if name != "multi_head"]
+MULTI_HEAD_SCORES = [name for name in layers.available() if not splits_heads(name)]
 
 # Scores that need query and key of the same feature size.
-SAME_DIM = {"dot", "scaled_dot", "gaussian_kernel"}
+SAME_DIM = [name for name in layers.available() if layers.get_class(name).requires_same_dim]
 
 B, TQ, TV, D = 2, 5, 7, 8
 
 
 def make_layer(name, **overrides):
-    kwargs = dict(LAYER_KWARGS.get(name, {}))
+    kwargs = dict(layers.get_class(name).test_kwargs)
     kwargs.update(overrides)
     return layers.get(name, **kwargs)
 

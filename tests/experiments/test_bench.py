@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from attention_zoo.experiments import bench
+from attention_zoo.experiments import bench, bench_device
 
 
 def test_a_layer_and_its_built_in_write_csv_and_markdown_with_a_paired_ratio(tmp_path, capsys):
@@ -99,24 +99,26 @@ def test_paths_bench_times_four_paths_against_the_first():
 
 def test_device_mode_times_a_layer_under_jax():
     # A CPU smoke test of `--device`: one JAX subprocess, a tiny masked bfloat16 layer.
-    (row,) = bench.run_device([("multi_head", "mixed_bfloat16", 2, 16, True)], 2, 600)
+    (row,) = bench_device.run_device([("multi_head", "mixed_bfloat16", 2, 16, True)], 2, 600)
     assert row["mask"] == "value_mask" and row["dtype"] == "mixed_bfloat16"
     assert float(row["ms fwd+bwd"]) > 0 and float(row["compile s"]) > 0
     assert float(row["XLA memory GB"]) >= 0 and row["XLA memory GB"] != ""
-    table = bench.format_markdown([row], bench.DEVICE_COLUMNS)
+    table = bench.format_markdown([row], bench_device.DEVICE_COLUMNS)
     assert table.startswith("| variant | dtype |") and "| multi_head | mixed_bfloat16 |" in table
 
 
 def test_device_rows_compare_with_the_built_in_of_the_same_configuration():
     ref = {"ms": 2.0, "compile_s": 4.0, "memory_gb": 0.5}
     ours = {"ms": 1.0, "compile_s": 6.0, "memory_gb": 0.25}
-    row = bench._device_row("multi_head", "float32", 8, 256, False, ours, "k", ref)
+    row = bench_device._device_row("multi_head", "float32", 8, 256, False, ours, "k", ref)
     assert (row["time ratio"], row["memory ratio"], row["compile ratio"]) == (
         "0.50",
         "0.50",
         "1.50",
     )
-    failed = bench._device_row("k", "float32", 8, 256, True, {"error": "exit 1: OOM"}, None, {})
+    failed = bench_device._device_row(
+        "k", "float32", 8, 256, True, {"error": "exit 1: OOM"}, None, {}
+    )
     assert failed["ms fwd+bwd"] == "exit 1: OOM" and failed["time ratio"] == ""
     assert failed["mask"] == "value_mask"
 
@@ -126,3 +128,33 @@ def test_device_mode_runs_under_jax_only(capsys):
         bench.main(["--device", "--backend", "tensorflow"])
     assert exit_info.value.code == 2
     assert "--device runs under JAX. Received: --backend=tensorflow" in capsys.readouterr().err
+
+
+def test_any_registry_variant_runs_unpaired_at_the_plans_sizes():
+    # "dot" has no built-in of its own: it runs at every size of the plan, alone.
+    import argparse
+
+    from attention_zoo.experiments import _bench_common
+
+    args = argparse.Namespace(variants=["scaled_dot", "dot"], lengths=[128], batch=None)
+    plan = _bench_common._select(bench._plan(True), args, None, batch_at=1, length_at=2)
+    assert plan == [("scaled_dot", 8, 128), ("dot", 8, 128)]
+    assert bench._reference("dot") is None and bench._reference("scaled_dot") == "keras.Attention"
+    layer, call_args = _bench_common._make_layer("dot", 16)
+    assert type(layer).__name__ == "DotAttention" and layer.built
+
+
+def test_unknown_variants_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--quick", "--variants", "scaled_dot", "nope"])
+    assert exit_info.value.code == 2
+    assert "Received: --variants nope" in capsys.readouterr().err
+
+
+def test_paths_bench_refuses_a_score_that_is_not_a_matmul(capsys):
+    from attention_zoo.experiments import paths_bench
+
+    with pytest.raises(SystemExit) as exit_info:
+        paths_bench.main(["--variant", "additive"])
+    assert exit_info.value.code == 2
+    assert "--variant must be a variant with a matmul score" in capsys.readouterr().err

@@ -261,11 +261,11 @@ def test_compare_data_on_a_binary_file_exits_2_naming_it(capsys, tmp_path):
 
 def test_full_preset_offline_without_data_fails_at_once_with_a_hint(monkeypatch, capsys, tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
-    from attention_zoo.experiments import tasks
+    from attention_zoo.experiments import _task_data
 
     if tfds.builder("imdb_reviews").is_prepared():
         pytest.skip("imdb_reviews is prepared on this machine: there is nothing to download")
-    monkeypatch.setattr(tasks, "_online", lambda: False)
+    monkeypatch.setattr(_task_data, "_online", lambda: False)
     args = ["compare", "--model", "text_classifier", "--preset", "full", "--budget-epochs", "1"]
     assert cli.main([*args, "--out", str(tmp_path / "out")]) == 2
     line = _one_error_line(capsys)
@@ -276,7 +276,7 @@ def test_full_preset_offline_without_data_fails_at_once_with_a_hint(monkeypatch,
 def test_online_probe_tells_an_open_port_from_a_closed_one(monkeypatch):
     import socket
 
-    from attention_zoo.experiments import tasks
+    from attention_zoo.experiments import _task_data
 
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
@@ -284,8 +284,8 @@ def test_online_probe_tells_an_open_port_from_a_closed_one(monkeypatch):
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        assert tasks._online([("127.0.0.1", port)], timeout=5.0)
-    assert not tasks._online([("127.0.0.1", port)], timeout=0.5)  # closed now
+        assert _task_data._online([("127.0.0.1", port)], timeout=5.0)
+    assert not _task_data._online([("127.0.0.1", port)], timeout=0.5)  # closed now
 
 
 def test_the_quiet_import_drops_tensorflows_start_up_lines_only(tmp_path, monkeypatch, capfd):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from layer_harness import make_inputs, make_layer
+from layer_harness import SAME_DIM, make_inputs, make_layer, splits_heads
 
 from attention_zoo import layers
 
@@ -19,7 +19,7 @@ def test_rank_not_three(name, arg, rng):
         make_layer(name)(inputs["query"], inputs["value"])
 
 
-@pytest.mark.parametrize("name", ["dot", "scaled_dot", "gaussian_kernel"])
+@pytest.mark.parametrize("name", SAME_DIM)
 def test_feature_sizes_must_match(name, rng):
     query, _ = make_inputs(rng, dim=8)
     _, value = make_inputs(rng, dim=6)
@@ -27,12 +27,12 @@ def test_feature_sizes_must_match(name, rng):
         make_layer(name)(query, value)
 
 
-@pytest.mark.parametrize("name", ["bilinear", "additive", "mlp", "multi_head"])
+@pytest.mark.parametrize("name", [name for name in NAMES if name not in SAME_DIM])
 def test_scores_with_weights_accept_different_feature_sizes(name, rng):
     query, _ = make_inputs(rng, dim=8)
     _, value = make_inputs(rng, dim=6)
     out = make_layer(name)(query, value)
-    assert out.shape[-1] == (8 if name == "multi_head" else 6)
+    assert out.shape[-1] == (8 if splits_heads(name) else 6)
 
 
 @pytest.mark.parametrize("name", NAMES)

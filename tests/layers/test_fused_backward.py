@@ -11,14 +11,14 @@ of one head out of several are tested on `_tiles.attend` directly.
 import keras
 import numpy as np
 import pytest
-from layer_harness import gradients, lengths_mask, make_layer, plans_taken
+from layer_harness import gradients, lengths_mask, make_layer, plans_taken, splits_heads
 
 from attention_zoo import layers
 from attention_zoo.layers import _direct, _dispatch, _tiles
 
 B, TQ, TV, D = 2, 7, 6, 8
 MATMUL = [name for name in layers.available() if make_layer(name).score_is_matmul()]
-SINGLE = [name for name in MATMUL if name != "multi_head"]
+SINGLE = [name for name in MATMUL if not splits_heads(name)]
 
 
 def paired(name, path, **kwargs):
@@ -59,7 +59,7 @@ CASES = (
     [
         (name, masks, "tiles_of_one_head")
         for name in MATMUL
-        if name != "multi_head"
+        if not splits_heads(name)
         for masks in MASKS
     ]
     + [
@@ -87,7 +87,7 @@ def test_own_backward_equals_the_automatic_gradient(monkeypatch, rng, name, mask
     plans = plans_taken(monkeypatch)
     fused_out = np.asarray(layer(query, value, **call))
     fused_weight_grads, fused_query_grad = gradients(layer, query, value, **call)
-    heads = 2 if name == "multi_head" else 1
+    heads = 2 if splits_heads(name) else 1
     assert plans[-1].path == IMPLEMENTATION[path]
     assert plans[-1].group == (heads if path != "whole_tensors" else None)
     np.testing.assert_allclose(fused_out, out, rtol=1e-6, atol=1e-6)

@@ -12,6 +12,7 @@ from layer_harness import (
     lengths_mask,
     make_inputs,
     make_layer,
+    splits_heads,
 )
 
 from attention_zoo import layers
@@ -19,12 +20,15 @@ from attention_zoo import layers
 NAMES = layers.available()
 
 # Every registry entry, plus multi-head with each single-head score inside.
+# (The multi-head layer's own default score is already its plain entry.)
 CASES = [(name, {}) for name in NAMES] + [
-    ("multi_head", {"score": s, "score_kwargs": {"units": 4} if s == "additive" else {}})
+    (name, {"score": s, "score_kwargs": layers.get_class(s).test_kwargs})
+    for name in NAMES
+    if splits_heads(name)
     for s in MULTI_HEAD_SCORES
-    if s != "scaled_dot"
+    if s != make_layer(name).score_name
 ]
-CASE_IDS = [name if not kw else f"multi_head-{kw['score']}" for name, kw in CASES]
+CASE_IDS = [name if not kw else f"{name}-{kw['score']}" for name, kw in CASES]
 
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
@@ -54,7 +58,7 @@ def test_keras_file_round_trip_in_safe_mode(name, kwargs, rng, tmp_path):
 @pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
 def test_symbolic_and_eager_shapes_cross_attention(name, kwargs, rng):
     layer = make_layer(name, **kwargs)
-    heads = (layer.num_heads,) if name == "multi_head" else ()
+    heads = (layer.num_heads,) if splits_heads(name) else ()
     query, value = make_inputs(rng)  # Tq = 5 != Tv = 7
     out, weights = layer(query, value, return_attention_scores=True)
     assert tuple(out.shape) == (2, TQ, 8)

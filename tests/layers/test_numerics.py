@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
-from layer_harness import TQ, TV, lengths_mask, make_inputs, make_layer
+from layer_harness import TQ, TV, lengths_mask, make_inputs, make_layer, splits_heads
 
 from attention_zoo import layers
 
@@ -18,32 +18,39 @@ def _softmax(logits, mask=None):
     return e / e.sum(-1, keepdims=True)
 
 
+def _weights(layer):
+    return {v.name: np.asarray(v) for v in layer.weights}
+
+
+# Logits (B, Tq, Tv) from each score's formula, with the layer's weights as NumPy
+# arrays. A variant that is not here has its hand-computed case in its own test file.
+REFERENCES = {
+    "dot": lambda w, q, k: np.einsum("bqd,bkd->bqk", q, k),
+    "scaled_dot": lambda w, q, k: np.einsum("bqd,bkd->bqk", q, k) / math.sqrt(q.shape[-1]),
+    "bilinear": lambda w, q, k: np.einsum("bqd,de,bke->bqk", q, w["kernel"], k),
+    "additive": lambda w, q, k: (
+        np.tanh((q @ w["query_kernel"])[:, :, None, :] + (k @ w["key_kernel"])[:, None, :, :])
+        @ w["score_vector"]
+    ),
+    "mlp": lambda w, q, k: np.einsum("bqd,bkd->bqk", q, np.tanh(k @ w["kernel"] + w["bias"])),
+    "gaussian_kernel": lambda w, q, k: (
+        -0.5 * (((q[:, :, None, :] - k[:, None, :, :]) * w["width"]) ** 2).sum(-1)
+    ),
+}
+
+
 def _np_scores(name, layer, q, k):
-    """Logits (B, Tq, Tv) from the formulas, with the layer's weights as NumPy arrays."""
-    w = {v.name: np.asarray(v) for v in layer.weights}
-    if name == "dot":
-        return np.einsum("bqd,bkd->bqk", q, k)
-    if name == "scaled_dot":
-        return np.einsum("bqd,bkd->bqk", q, k) / math.sqrt(q.shape[-1])
-    if name == "bilinear":
-        return np.einsum("bqd,de,bke->bqk", q, w["kernel"], k)
-    if name == "additive":
-        hidden = np.tanh(
-            (q @ w["query_kernel"])[:, :, None, :] + (k @ w["key_kernel"])[:, None, :, :]
-        )
-        return hidden @ w["score_vector"]
-    if name == "mlp":
-        return np.einsum("bqd,bkd->bqk", q, np.tanh(k @ w["kernel"] + w["bias"]))
-    if name == "gaussian_kernel":
-        diff = q[:, :, None, :] - k[:, None, :, :]
-        return -0.5 * ((diff * w["width"]) ** 2).sum(-1)
-    raise KeyError(name)
+    return REFERENCES[name](_weights(layer), q, k)
 
 
-SINGLE_HEAD = [name for name in layers.available() if name != "multi_head"]
+SINGLE_HEAD = [name for name in layers.available() if not splits_heads(name)]
 
 
-@pytest.mark.parametrize("name", SINGLE_HEAD)
+def test_every_reference_is_a_registered_score():
+    assert set(REFERENCES) <= set(SINGLE_HEAD)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_single_head_scores_match_numpy(name, rng):
     layer = make_layer(name)
     query, value = make_inputs(rng)
@@ -167,15 +174,21 @@ def test_multi_head_matches_numpy(rng):
 
 @pytest.mark.parametrize("score", SINGLE_HEAD)
 def test_multi_head_uses_its_score_per_head(score, rng):
+    # Head h must weigh like the single-head score on the head's projections, with
+    # head h's slice of the score's weights; that score is checked on its own above.
     query, value = make_inputs(rng, q_len=TQ, dim=8)
-    kwargs = {"units": 4} if score == "additive" else {}
+    kwargs = layers.get_class(score).test_kwargs
     layer = layers.MultiHeadAttention(num_heads=2, score=score, score_kwargs=kwargs)
+    layer(query, value)
+    # Non-trivial weights, so that a head that ignores its own slice fails.
+    for v in layer.head_score.weights:
+        v.assign(rng.normal(size=v.shape).astype("float32") * 0.5 + 1.0)
     _, w = layer(query, value, return_attention_scores=True)
     q, k, _ = (np.asarray(x) for x in layer.project(query, value, value))
     for h in range(2):
-        head = make_layer(score, **kwargs)
+        head = make_layer(score)
         head(q[:, h], k[:, h])
         head.set_weights([np.asarray(v)[h] for v in layer.head_score.weights])
-        expected = _softmax(_np_scores(score, head, q[:, h], k[:, h]))
+        _, expected = head(q[:, h], k[:, h], return_attention_scores=True)
         np.testing.assert_allclose(np.asarray(w)[:, h], expected, rtol=1e-5, atol=1e-5)
     assert np.asarray(w).shape == (2, 2, TQ, TV)

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from attention_zoo._validation import check_positive_int
+from attention_zoo._validation import check_positive_float, check_positive_int
 from attention_zoo.zoo._registry import register_model
 from attention_zoo.zoo.vision._image_classifier import DigitsClassifierDefaults
 from attention_zoo.zoo.vision.glimpse_sensor import GlimpseSensor
@@ -109,13 +109,7 @@ class RecurrentAttentionModel(DigitsClassifierDefaults, keras.Model):
         self.num_glimpses = check_positive_int("num_glimpses", num_glimpses)
         self.glimpse_units = check_positive_int("glimpse_units", glimpse_units)
         self.hidden_units = check_positive_int("hidden_units", hidden_units)
-        if isinstance(location_std, bool) or not isinstance(location_std, (int, float)):
-            location_std = -1
-        if not location_std > 0:
-            raise ValueError(
-                f"location_std must be a positive number. Received: location_std={location_std!r}"
-            )
-        self.location_std = float(location_std)
+        self.location_std = check_positive_float("location_std", location_std)
         self.learning_rate = float(learning_rate)
         self.seed = seed
         self.sensor = GlimpseSensor(patch_size, num_scales, name="glimpse_sensor")

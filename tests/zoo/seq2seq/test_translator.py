@@ -239,7 +239,7 @@ def test_residual_readout_builds_with_every_attention(attention):
             r"Received: readout='attentional', decoder='transformer'",
         ),
         ({"cell": "rnn"}, r"Received: cell='rnn'"),
-        ({"attention": "cosine"}, r"Unknown attention 'cosine'"),
+        ({"attention": "nope"}, r"Unknown attention 'nope'"),
         ({"units": 0}, r"units must be a positive integer. Received: units=0"),
         ({"source_split": "bpe"}, r"Received: split='bpe'"),
     ],

@@ -127,7 +127,7 @@ def test_fit_on_builtin_digits_beats_chance():
     [
         ({"image_shape": (16, 16, 1), "patch_size": 8, "num_scales": 3}, r"largest glimpse"),
         ({"image_shape": (16, 16)}, r"image_shape must be three positive integers"),
-        ({"location_std": 0}, r"location_std must be a positive number.*location_std=0"),
+        ({"location_std": 0}, r"location_std must be a positive finite number.*location_std=0"),
         ({"num_glimpses": 0}, r"num_glimpses must be a positive integer.*num_glimpses=0"),
         ({"patch_size": (4, 6)}, r"patch_size must be one integer or a square"),
     ],
