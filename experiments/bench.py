@@ -38,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 
+from attention_zoo.experiments import cli_base
 from attention_zoo.experiments._bench_common import (
     ADDITIVE,
     COLUMNS,
@@ -283,7 +284,7 @@ def _paired(result):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli_base._Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="T = 128 and 512 only")
     parser.add_argument("--backend", choices=["tensorflow", "jax"], default=None)
     parser.add_argument("--jit", choices=["off", "on", "both"], default="both")

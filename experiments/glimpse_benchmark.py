@@ -255,16 +255,19 @@ def _summarise_files(paths, out_dir):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA), help="MNIST IDX files")
     parser.add_argument("--budget-seconds", type=float, default=120.0, help="CPU s per run")
     parser.add_argument("--seeds", type=int, default=3, help="runs per model: seeds 0..n-1")
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--datasets", default="translated,cluttered")
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first run")
+    parser.add_argument("--datasets", default="translated,cluttered", help="comma list")
     parser.add_argument("--models", default="all", help="comma list of " + "ram_4, ..., cnn")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="examples per step")
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow CPU threads")
-    parser.add_argument("--out-dir", default="runs/glimpse_benchmark")
+    parser.add_argument("--out-dir", default="runs/glimpse_benchmark", help="CSV and pictures")
     parser.add_argument(
         "--from-runs",
         default=None,

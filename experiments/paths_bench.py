@@ -82,12 +82,15 @@ def _check_variant(parser, variant):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--variant", default="multi_head", help="a variant with a matmul score")
-    parser.add_argument("--length", type=int, default=1024)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=1024, help="T, query and key length")
+    parser.add_argument("--batch", type=int, default=8, help="batch size B")
     parser.add_argument("--dim", type=int, default=256, help="model size D")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=9, help="alternating timing rounds")
     args = parser.parse_args(argv)
     for arg in ("length", "batch", "dim", "rounds"):
         value = getattr(args, arg)

@@ -7,7 +7,6 @@ seeds) as a Markdown table; `--csv` also writes the rows.
     python -m attention_zoo.experiments.text_task_benchmark
 """
 
-import argparse
 import csv
 import time
 
@@ -15,6 +14,7 @@ import keras
 import numpy as np
 
 from attention_zoo import layers, zoo
+from attention_zoo.experiments import cli_base
 from attention_zoo.zoo import text_data
 
 DEFAULT_ENCODERS = ("none", "bigru", "transformer")
@@ -101,7 +101,7 @@ def format_table(rows, epochs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli_base._Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoders", nargs="+", default=list(DEFAULT_ENCODERS))
     parser.add_argument("--poolings", nargs="+", default=list(DEFAULT_POOLINGS))
     parser.add_argument("--seeds", type=int, default=3)

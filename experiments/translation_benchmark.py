@@ -20,7 +20,6 @@ Run from the repository root:
         --data ../shared/data/fra-eng/fra.txt --budget-seconds 120 --seeds 0 1
 """
 
-import argparse
 import csv
 import os
 import pathlib
@@ -33,6 +32,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from attention_zoo import layers  # noqa: E402
+from attention_zoo.experiments import cli_base  # noqa: E402
 from attention_zoo.zoo import Translator, translation_data  # noqa: E402
 from attention_zoo.zoo.seq2seq import _tokenizer as _text  # noqa: E402
 from attention_zoo.zoo.seq2seq.alignment_plots import plot_alignment  # noqa: E402
@@ -305,7 +305,7 @@ def _write_outputs(rows, args, out):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli_base._Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/fra-eng/fra.txt")
     parser.add_argument(
         "--budget-seconds", type=float, default=None, help="CPU seconds per run (default 120)"
