@@ -48,8 +48,8 @@ JAX_SKIP := not mixed_precision and not mixed_float16 and not dropout \
 # Then the models that used to need TensorFlow (RAM's training step, the translator's
 # tokenizer and search) and their input checks; tests/test_journeys.py (in the TensorFlow
 # pass) also runs every model's create / fit / save / reload chain on JAX in a subprocess.
-JAX_TESTS += tests/zoo/test_recurrent_attention_model.py tests/zoo/test_translator_inputs.py \
-	tests/zoo/test_text_classifier.py
+JAX_TESTS += tests/zoo/vision/test_recurrent_attention_model.py tests/zoo/seq2seq/test_translator_inputs.py \
+	tests/zoo/text/test_text_classifier.py
 JAX_SKIP += and not beats_chance and not recurrent_decoders \
 	and (not test_text_classifier or bad_ids or whole_float)
 
