@@ -130,14 +130,14 @@ def test_cached_steps_give_the_uncached_logits_and_weights_in_every_block(attent
         translator.encode_sources(["3 March 1987", "x", "12.05.2001"])
     )
     vocab = translator.target_vocabulary_size
-    tokens = np.random.default_rng(0).integers(2, vocab, size=(3, 7)).astype("int32")
+    tokens = np.random.default_rng(0).integers(2, vocab, size=(3, 4)).astype("int32")
     args = (translator.decoder, memory, memory_mask, encoder_state, tokens)
     logits, weights, state = _decode_steps(*args, use_cache=True)
     expected_logits, expected_weights, _ = _decode_steps(*args, use_cache=False)
-    assert logits.shape == (3, 7, vocab)
-    # The cache: two blocks' self-attention keys and values of the 7 tokens (B, H, T, d),
+    assert logits.shape == (3, 4, vocab)
+    # The cache: two blocks' self-attention keys and values of the 4 tokens (B, H, T, d),
     # then their cross-attention keys and values of the memory.
-    assert [tuple(s.shape) for s in state[:4]] == [(3, 2, 7, 4)] * 4
+    assert [tuple(s.shape) for s in state[:4]] == [(3, 2, 4, 4)] * 4
     assert [tuple(s.shape)[2] for s in state[4:]] == [memory.shape[1]] * 4
     np.testing.assert_allclose(logits, expected_logits, atol=1e-5)
     np.testing.assert_allclose(weights, expected_weights, atol=1e-6)
