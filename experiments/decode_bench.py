@@ -39,9 +39,15 @@ FIELDS = [
 
 
 def machine():
-    """The processor, CPU count and backend, in words."""
-    cpus = os.cpu_count()
-    return f"{platform.processor() or platform.machine()}, {cpus} CPUs, {keras.backend.backend()}"
+    """The processor (its model name where Linux says it), CPU count and backend, in words."""
+    name = platform.processor() or platform.machine()
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = [
+            line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        name = models[0].split(":", 1)[1].strip() if models else name
+    return f"{name}, {os.cpu_count()} CPUs, {keras.backend.backend()}"
 
 
 def task_inputs(task, sentences, seed):
