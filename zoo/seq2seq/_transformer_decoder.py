@@ -1,5 +1,6 @@
 """The translator's transformer decoder: blocks of the zoo's `TransformerBlock` over the memory."""
 
+import functools
 import types
 
 import keras
@@ -78,6 +79,10 @@ class TransformerDecoder(keras.layers.Layer):
             vocab_size, dtype=self.dtype_policy, name="output_logits"
         )
         self.use_cache = True  # read when a search is traced
+        # The cached step runs the attention layers' pieces outside their own call; run
+        # inside this (weightless, untracked) layer's call, mixed precision still casts
+        # their weights, which Keras does only within a layer call.
+        self._shared.in_call = _InCall(dtype=self.dtype_policy, name="cached_step")
 
     def build(self, *args, **kwargs):
         self.embedding.build((None, None))
@@ -115,10 +120,9 @@ class TransformerDecoder(keras.layers.Layer):
             for kernel in (attention.key_kernel, attention.value_kernel):
                 heads, size = kernel.shape[1:]
                 self_cache.append(ops.zeros((batch, heads, 0, size), dtype=self.compute_dtype))
-            attention = block.cross_attention
-            _, keys, values = attention.project(memory[:, :1], memory, memory)
-            _, keys = attention.prepare_score(keys, keys)  # per position: q and k apart
-            cross_cache += [keys, values]
+            cross_cache += self._shared.in_call(
+                memory, function=functools.partial(_memory_keys_values, block)
+            )
         return self_cache + cross_cache
 
     def step(self, token, state, memory, memory_mask):
@@ -137,10 +141,36 @@ class TransformerDecoder(keras.layers.Layer):
         for i, block in enumerate(self._shared.blocks):
             keys, values = state[2 * i], state[2 * i + 1]
             cross = state[2 * count + 2 * i], state[2 * count + 2 * i + 1]
-            x, weights, keys, values = _cached_block(block, x, keys, values, cross, mask)
+            x, weights, keys, values = self._shared.in_call(
+                x,
+                function=functools.partial(_cached_block, block),
+                tensors=(keys, values, cross, mask),
+            )
             new_state += [keys, values]
         new_state += state[2 * count :]
         return self.output_layer(x)[:, 0], new_state, ops.mean(weights, axis=1)[:, 0]
+
+
+class _InCall(keras.layers.Layer):
+    """Runs `function(x, *tensors)` within a layer call of this layer's dtype policy."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # the token embedding's mask means nothing to one step
+
+    def compute_mask(self, x, mask=None):
+        return None
+
+    def call(self, x, function=None, tensors=()):
+        return function(x, *tensors)
+
+
+def _memory_keys_values(block, memory):
+    """The cross-attention keys (prepared for the score) and values of the memory."""
+    attention = block.cross_attention
+    _, keys, values = attention.project(memory[:, :1], memory, memory)
+    _, keys = attention.prepare_score(keys, keys)  # per position: q and k apart
+    return [keys, values]
 
 
 def _cached_block(block, x, keys, values, cross, mask):
@@ -174,6 +204,8 @@ def _attend(attention, query, keys, values, mask):
     The softmax is the layers' own: in float32, masked logits -inf before the
     exponential, and a row without any valid key weighs zero everywhere.
     """
+    if query.dtype == "float16":  # as the layers do: q · k overflows float16 from 65504 on
+        query, keys = ops.cast(query, "float32"), ops.cast(keys, "float32")
     logits = ops.cast(attention.score_prepared(query, keys), "float32")
     if mask is not None:
         logits = ops.where(mask, logits, -np.inf)

@@ -119,13 +119,21 @@ def _decode_steps(decoder, memory, memory_mask, encoder_state, tokens, use_cache
     return np.stack(logits, 1), np.stack(weights, 1), state
 
 
-@pytest.mark.parametrize("attention", ["scaled_dot", "additive"])
-def test_cached_steps_give_the_uncached_logits_and_weights_in_every_block(attention):
+@pytest.mark.parametrize(
+    "attention, policy",
+    [("scaled_dot", "float32"), ("additive", "float32"), ("scaled_dot", "mixed_float16")],
+)
+def test_cached_steps_give_the_uncached_logits_and_weights_in_every_block(attention, policy):
     # Two blocks and a padded source: the scores of every step, not only the argmax.
     keras.utils.set_random_seed(3)
-    translator = Translator(
-        decoder="transformer", attention=attention, units=8, num_layers=2, num_heads=2
-    )
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        translator = Translator(
+            decoder="transformer", attention=attention, units=8, num_layers=2, num_heads=2
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert translator.decoder.compute_dtype == policy.removeprefix("mixed_")
     memory, memory_mask, encoder_state = translator.encoder(
         translator.encode_sources(["3 March 1987", "x", "12.05.2001"])
     )
@@ -139,8 +147,9 @@ def test_cached_steps_give_the_uncached_logits_and_weights_in_every_block(attent
     # then their cross-attention keys and values of the memory.
     assert [tuple(s.shape) for s in state[:4]] == [(3, 2, 4, 4)] * 4
     assert [tuple(s.shape)[2] for s in state[4:]] == [memory.shape[1]] * 4
-    np.testing.assert_allclose(logits, expected_logits, atol=1e-5)
-    np.testing.assert_allclose(weights, expected_weights, atol=1e-6)
+    atol = 1e-5 if policy == "float32" else 1e-2  # float16 rounds at 1e-3 relative
+    np.testing.assert_allclose(logits.astype("float32"), expected_logits, atol=atol)
+    np.testing.assert_allclose(weights.astype("float32"), expected_weights, atol=atol)
 
 
 @pytest.mark.parametrize(
