@@ -1,9 +1,12 @@
-"""The translator on any Keras backend: tokenization, fit, search; bad pairs and bad ids."""
+"""The translator on any Keras backend: tokenization, fit, search (cached and uncached
+transformer decoding); bad pairs and bad ids."""
 
+import keras
 import numpy as np
 import pytest
 
 from attention_zoo.zoo import Translator, translation_data
+from attention_zoo.zoo.seq2seq import search
 
 SOURCES = ["3 March 1987", "the 1st of may 2019", "x"]
 
@@ -81,6 +84,74 @@ def test_beam_of_width_one_is_greedy_and_wider_beams_answer_every_text(trained):
 
 
 # ------------------------------------------------------- bad pairs (issue 15, item 18)
+@pytest.mark.parametrize("beam_width, length_penalty", [(1, None), (3, 0.6)])
+def test_cached_search_gives_the_uncached_tokens_and_alignments(
+    trained, beam_width, length_penalty
+):
+    sources = SOURCES + [s for s, _ in translation_data.dates(3, seed=5)]
+    source_ids = trained.encode_sources(sources)
+    results = []
+    for use_cache in (True, False):
+        trained.decoder.use_cache = use_cache
+        try:
+            run = search.compiled_search(trained, beam_width, length_penalty, max_length=6)
+            results.append([keras.ops.convert_to_numpy(r) for r in run(source_ids)])
+        finally:
+            trained.decoder.use_cache = True
+    (tokens, weights), (expected_tokens, expected_weights) = results
+    np.testing.assert_array_equal(tokens, expected_tokens)
+    np.testing.assert_allclose(weights, expected_weights, atol=1e-6)
+
+
+def _decode_steps(decoder, memory, memory_mask, encoder_state, tokens, use_cache):
+    decoder.use_cache = use_cache
+    try:
+        state = decoder.start_state(encoder_state, memory)
+        logits, weights = [], []
+        for t in range(tokens.shape[1]):
+            step_logits, state, step_weights = decoder.step(
+                tokens[:, t], state, memory, memory_mask
+            )
+            logits.append(keras.ops.convert_to_numpy(step_logits))
+            weights.append(keras.ops.convert_to_numpy(step_weights))
+    finally:
+        decoder.use_cache = True
+    return np.stack(logits, 1), np.stack(weights, 1), state
+
+
+@pytest.mark.parametrize(
+    "attention, policy",
+    [("scaled_dot", "float32"), ("additive", "float32"), ("scaled_dot", "mixed_float16")],
+)
+def test_cached_steps_give_the_uncached_logits_and_weights_in_every_block(attention, policy):
+    # Two blocks and a padded source: the scores of every step, not only the argmax.
+    keras.utils.set_random_seed(3)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        translator = Translator(
+            decoder="transformer", attention=attention, units=8, num_layers=2, num_heads=2
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert translator.decoder.compute_dtype == policy.removeprefix("mixed_")
+    memory, memory_mask, encoder_state = translator.encoder(
+        translator.encode_sources(["3 March 1987", "x", "12.05.2001"])
+    )
+    vocab = translator.target_vocabulary_size
+    tokens = np.random.default_rng(0).integers(2, vocab, size=(3, 4)).astype("int32")
+    args = (translator.decoder, memory, memory_mask, encoder_state, tokens)
+    logits, weights, state = _decode_steps(*args, use_cache=True)
+    expected_logits, expected_weights, _ = _decode_steps(*args, use_cache=False)
+    assert logits.shape == (3, 4, vocab)
+    # The cache: two blocks' self-attention keys and values of the 4 tokens (B, H, T, d),
+    # then their cross-attention keys and values of the memory.
+    assert [tuple(s.shape) for s in state[:4]] == [(3, 2, 4, 4)] * 4
+    assert [tuple(s.shape)[2] for s in state[4:]] == [memory.shape[1]] * 4
+    atol = 1e-5 if policy == "float32" else 1e-2  # float16 rounds at 1e-3 relative
+    np.testing.assert_allclose(logits.astype("float32"), expected_logits, atol=atol)
+    np.testing.assert_allclose(weights.astype("float32"), expected_weights, atol=atol)
+
+
 @pytest.mark.parametrize(
     "pairs, match",
     [
