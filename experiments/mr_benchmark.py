@@ -7,7 +7,8 @@ training and validation sentences only. Each run trains for at most
 `--max-epochs` epochs, stops once validation accuracy has not improved for
 `--patience` epochs, and is scored on the test set with the weights of its best
 validation epoch; the test set selects nothing. The baseline `keras_transformer`
-is the keras.io text-classification Transformer, built from `keras.layers` alone.
+is the keras.io text-classification Transformer with that example's sizes, built
+from `keras.layers` alone.
 
 Each finished run is appended at once to the runs CSV (rewritten atomically), so
 a cut session loses nothing; a rerun with the same settings skips the runs
