@@ -244,7 +244,9 @@ def main(argv=None):
     names = [f"{e}/{p}" for e in args.encoders for p in args.poolings] + args.baselines
     rows = run_all(names, args.seeds, data, vocab_size, settings, args.out)
     markdown = to_markdown(summarise(rows, settings), settings, sizes, command)
-    Path(args.out).with_suffix(".md").write_text(markdown + "\n", encoding="utf-8")
+    summary = Path(args.out).with_suffix(".md")
+    Path(f"{summary}.tmp").write_text(markdown + "\n", encoding="utf-8")
+    os.replace(f"{summary}.tmp", summary)
     print(markdown)
 
 
