@@ -115,8 +115,11 @@ def _same_settings(row, settings):
     return all(str(row.get(key)) == str(value) for key, value in settings.items())
 
 
-def run_all(names, seeds, data, vocab_size, settings, path):
-    """Runs each (seed, model) not yet in the CSV at `path`; appends each row once it finishes."""
+def run_all(names, seeds, data, vocab_size, settings, path, on_row=None):
+    """Runs each (seed, model) not yet in the CSV at `path`; appends each row once it finishes.
+
+    `on_row(rows)` is called after each append (the summary is rewritten there).
+    """
     rows = read_runs(path)
     done = {(r["model"], r["seed"]) for r in rows if _same_settings(r, settings)}
     for seed in seeds:
@@ -127,6 +130,8 @@ def run_all(names, seeds, data, vocab_size, settings, path):
             row = run_one(name, seed, data, vocab_size, settings)
             rows.append(row)
             write_runs(path, rows)
+            if on_row is not None:
+                on_row(rows)
             print(
                 f"seed {seed} {name}: test {row['test_accuracy']:.4f}, best val "
                 f"{row['best_val_accuracy']:.4f} at epoch {row['best_epoch']}/{row['epochs']}, "
@@ -242,12 +247,16 @@ def main(argv=None):
     sizes = ", ".join(f"{len(y):,} {part}" for part, (_, y) in data.items())
     print(f"MR: {sizes} sentences; {vocab_size:,} token ids", flush=True)
     names = [f"{e}/{p}" for e in args.encoders for p in args.poolings] + args.baselines
-    rows = run_all(names, args.seeds, data, vocab_size, settings, args.out)
-    markdown = to_markdown(summarise(rows, settings), settings, sizes, command)
     summary = Path(args.out).with_suffix(".md")
-    Path(f"{summary}.tmp").write_text(markdown + "\n", encoding="utf-8")
-    os.replace(f"{summary}.tmp", summary)
-    print(markdown)
+
+    def write_summary(rows):
+        markdown = to_markdown(summarise(rows, settings), settings, sizes, command)
+        Path(f"{summary}.tmp").write_text(markdown + "\n", encoding="utf-8")
+        os.replace(f"{summary}.tmp", summary)
+        return markdown
+
+    rows = run_all(names, args.seeds, data, vocab_size, settings, args.out, write_summary)
+    print(write_summary(rows))
 
 
 if __name__ == "__main__":

@@ -77,29 +77,42 @@ def test_one_run_end_to_end_writes_its_row_and_the_table(mr_folder, tmp_path, ca
     assert table.splitlines()[0] in capsys.readouterr().out
 
 
-def test_a_rerun_skips_finished_runs_and_runs_only_the_new_ones(mr_folder, tmp_path, monkeypatch):
-    out = tmp_path / "mr_runs.csv"
-    args = ["--data", str(mr_folder), *TINY, "--baselines", "--out", str(out)]
-    mr_benchmark.main(args)
-    first = _rows(out)
+class Killed(BaseException):
+    """A cut session: not an Exception, so nothing on the way catches it."""
 
+
+def test_a_cut_run_keeps_its_rows_and_a_rerun_runs_only_the_missing_ones(
+    mr_folder, tmp_path, monkeypatch
+):
+    out = tmp_path / "mr_runs.csv"
+    args = ["--data", str(mr_folder), *TINY, "--baselines", "--seeds", "0", "1", "--out", str(out)]
     calls = []
     real_run_one = mr_benchmark.run_one
 
-    def counting_run_one(name, seed, *rest):
+    def run_one(name, seed, *rest):
         calls.append((name, seed))
+        if cut and len(calls) == 2:
+            raise Killed
         return real_run_one(name, seed, *rest)
 
-    monkeypatch.setattr(mr_benchmark, "run_one", counting_run_one)
+    monkeypatch.setattr(mr_benchmark, "run_one", run_one)
+    cut = True
+    with pytest.raises(Killed):
+        mr_benchmark.main(args)
+    first = _rows(out)
+    assert [r["model"] for r in first] == ["none/additive"]
+    assert "| none/additive | 1 |" in out.with_suffix(".md").read_text()  # the table so far
+
+    cut = False
     mr_benchmark.main(args)
-    assert calls == [] and _rows(out) == first
-    mr_benchmark.main([*args, "--seeds", "0", "1"])
-    assert calls == [("none/additive", 1)]
+    assert calls[2:] == [("none/additive", 1)] and _rows(out)[0] == first[0]
+    assert "| none/additive | 2 |" in out.with_suffix(".md").read_text()
+    mr_benchmark.main(args)
+    assert len(calls) == 3 and len(_rows(out)) == 2
     # Other settings are other runs: not skipped, and kept apart in the table.
-    mr_benchmark.main([*args, "--patience", "2"])
-    assert calls[-1] == ("none/additive", 0)
-    rows = _rows(out)
-    assert [r["patience"] for r in rows] == ["3", "3", "2"] and rows[0] == first[0]
+    mr_benchmark.main([*args, "--seeds", "0", "--patience", "2"])
+    assert calls[3:] == [("none/additive", 0)]
+    assert [r["patience"] for r in _rows(out)] == ["3", "3", "2"]
     assert "| none/additive | 1 |" in out.with_suffix(".md").read_text()
 
 
