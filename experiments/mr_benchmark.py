@@ -202,7 +202,12 @@ def _parser():
         choices=poolings,
         help="attention scores of the pooling; none = masked mean",
     )
-    parser.add_argument("--baselines", nargs="*", default=list(_mr_models.BASELINES))
+    parser.add_argument(
+        "--baselines",
+        nargs="*",
+        default=list(_mr_models.BASELINES),
+        help="models of Keras layers alone; --baselines with no name runs none",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--max-epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement")
