@@ -3,14 +3,16 @@
 - `make_text_task` / `make_token_task`: generated reviews, offline and deterministic by seed.
 - `load_imdb_reviews`: the tensorflow-datasets `imdb_reviews` corpus as Python lists.
 - `load_text_file`: a CSV/TSV file of text and label, with errors that name the file and line.
+- `load_class_files`: one text per line, one file per class (the MR sentence-polarity format).
 """
 
-import codecs
 import csv
 import os
 import warnings
 
 import numpy as np
+
+from attention_zoo.zoo.text._decoded_lines import DecodedLines
 
 POSITIVE = ("good", "great", "excellent", "superb")
 NEGATIVE = ("bad", "awful", "boring", "poor")
@@ -203,7 +205,7 @@ def load_text_file(
     path = os.fspath(path)
     delimiter = _check_file_args(path, on_bad_line, encoding, delimiter)
     bad = []
-    lines = _DecodedLines(path, encoding, bad)
+    lines = DecodedLines(path, encoding, bad)
     limit = csv.field_size_limit()
     csv.field_size_limit(_FIELD_SIZE_LIMIT)
     try:
@@ -235,6 +237,79 @@ def load_text_file(
             stacklevel=2,
         )
     return texts, labels, tuple(known)
+
+
+def load_class_files(files, encoding="utf-8", on_bad_line="raise"):
+    """Loads files of one text per line, one file per class, into `(texts, labels, class_names)`.
+
+    The format of the MR movie-review polarity data (Pang & Lee, 2005):
+    `rt-polarity.neg` and `rt-polarity.pos`, one sentence per line, in
+    Latin-1. The texts come file by file, each in its line order, stripped of
+    surrounding whitespace; blank lines hold no text and are ignored.
+
+    A line that is not text in `encoding`, or that holds NUL bytes (a binary
+    or UTF-16 file read as Latin-1, which decodes any byte), raises a
+    `ValueError` naming the file, the line and the encoding with
+    `on_bad_line="raise"` (the default); with `"skip"` such lines are left out
+    and a `UserWarning` reports how many, and the first one. A file without
+    any text raises a `ValueError` naming it.
+
+    Args:
+        files: A dict `{class_name: path}` in class-id order, or the path of
+            a directory whose files (hidden ones excepted) are the classes,
+            named by their file names, in sorted order.
+        encoding: Text encoding of the files, e.g. `"utf-8"` (the default) or
+            `"latin-1"` (MR); an ASCII-based one, as for `load_text_file`.
+        on_bad_line: `"raise"` or `"skip"`.
+
+    Returns:
+        `(texts, labels, class_names)`: a list of strings, an int32 array of
+        class ids and the tuple of class names.
+    """
+    files = _class_files(files)
+    _check_file_args("", on_bad_line, encoding, ",")
+    texts, labels, bad = [], [], []
+    for label, path in enumerate(files.values()):
+        lines = DecodedLines(path, encoding, bad)
+        count = len(texts)
+        try:
+            for line in lines:
+                if "\x00" in line:
+                    bad.append(
+                        f"{path}, line {lines.number}: holds NUL bytes; is this a binary or a "
+                        f"UTF-16 file? Received: encoding={encoding!r}"
+                    )
+                elif line.strip():
+                    texts.append(line.strip())
+                    labels.append(label)
+                if bad and on_bad_line == "raise":
+                    raise ValueError(bad[0])
+        finally:
+            lines.close()
+        if bad and on_bad_line == "raise":
+            raise ValueError(bad[0])  # the file's last line did not decode
+        if len(texts) == count:
+            raise ValueError(f"{path}: no text lines; each class needs at least one.")
+    if bad:
+        warnings.warn(
+            f"skipped {len(bad)} bad line(s); the first: {bad[0]}", UserWarning, stacklevel=2
+        )
+    return texts, np.asarray(labels, dtype="int32"), tuple(files)
+
+
+def _class_files(files):
+    """`files` as a dict {class name: path}; a directory gives its files by sorted name."""
+    if isinstance(files, (str, os.PathLike)) and os.path.isdir(files):
+        names = sorted(n for n in os.listdir(files) if not n.startswith("."))
+        files = {n: os.path.join(files, n) for n in names if os.path.isfile(os.path.join(files, n))}
+    elif not isinstance(files, dict):
+        raise ValueError(
+            "files must be a dict {class_name: path} or an existing directory. "
+            f"Received: files={files!r}"
+        )
+    if len(files) < 2:
+        raise ValueError(f"files must name at least 2 classes. Received: files={files!r}")
+    return {str(name): os.fspath(path) for name, path in files.items()}
 
 
 def _check_file_args(path, on_bad_line, encoding, delimiter):
@@ -314,54 +389,6 @@ def _read_rows(reader, lines, bad, header, columns, known, delimiter, on_bad_lin
 
 # The largest field `csv` accepts everywhere (a C long is 32 bits on Windows).
 _FIELD_SIZE_LIMIT = 2**31 - 1
-
-
-class _DecodedLines:
-    """The lines of a file decoded one by one; a line that does not decode is reported and left out.
-
-    `number` is the number of the last line read, counted in the file. Each
-    undecodable line appends a message naming the file, the line and the encoding
-    to `bad`; the first line loses a UTF-8 byte order mark.
-    """
-
-    def __init__(self, path, encoding, bad):
-        self.path, self.encoding, self.bad = path, encoding, bad
-        self.number = 0
-        self.file = open(path, "rb")  # noqa: SIM115  (closed by `close`)
-        self.utf8 = codecs.lookup(encoding).name == "utf-8"
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        for raw in self.file:
-            self.number += 1
-            try:
-                line = raw.decode(self.encoding)
-            except UnicodeDecodeError as err:
-                hint = _encoding_hint(raw) if self.number == 1 else ""
-                byte = raw[err.start : err.start + 1]
-                self.bad.append(
-                    f"{self.path}, line {self.number}: not {self.encoding} text "
-                    f"(byte {err.start + 1} of the line is {byte!r}){hint}. "
-                    "Pass encoding= if the file is text in another encoding."
-                )
-                continue
-            if self.number == 1 and self.utf8:
-                line = line.removeprefix("\ufeff")
-            return line
-        raise StopIteration
-
-    def close(self):
-        self.file.close()
-
-
-def _encoding_hint(first_line):
-    if first_line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "; the file starts with a UTF-16 byte order mark"
-    if b"\x00" in first_line:
-        return "; it holds NUL bytes, as binary and UTF-16 files do"
-    return ""
 
 
 def _sorted_labels(labels):
